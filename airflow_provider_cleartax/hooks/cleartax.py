@@ -45,7 +45,8 @@ def _method_signature(operation: Callable[..., Any]) -> inspect.Signature:
     result = str(signature.return_annotation)
     if result.startswith("Operation[") and result.endswith("]"):
         result = result[len("Operation[") : -1]
-    return signature.replace(parameters=[session.replace(name="self"), *params], return_annotation=result)
+    self_param = session.replace(name="self", annotation=inspect.Parameter.empty)
+    return signature.replace(parameters=[self_param, *params], return_annotation=result)
 
 
 def _sync(operation: Callable[Concatenate[Session, P], Operation[T]]) -> Callable[Concatenate[ClearTaxHook, P], T]:
