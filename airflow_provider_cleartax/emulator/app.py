@@ -20,14 +20,14 @@ def create_app(config: EmulatorConfig | None = None, *, emulator: Emulator | Non
     ``app.state.control``. An emulator built here is closed when the app shuts down; one passed in
     stays the caller's to close.
 
-    :param config: settings; defaults to the emulator of ``emulator`` or to :class:`EmulatorConfig`.
+    :param config: settings; defaults to those of ``emulator``, else to :class:`EmulatorConfig`.
     :param emulator: an existing emulator to serve instead of a new one.
     """
     owns_emulator = emulator is None
-    if config is None:
-        config = emulator.config if emulator is not None and hasattr(emulator, "config") else EmulatorConfig()
     if emulator is None:
-        emulator = Emulator(config)
+        emulator = Emulator(config if config is not None else EmulatorConfig())
+    if config is None:
+        config = emulator.config
     api_routes = emulator.routes()
     control = Control(config=config, routes=api_routes)
 
