@@ -61,3 +61,20 @@ def airflow_db() -> None:
     from airflow.utils.db import initdb
 
     initdb()
+
+
+@pytest.fixture(scope="session")
+def load_dag(airflow_db: None) -> Callable[[str], object]:
+    """Return a loader of the test DAGs (they must live in the DAGs folder for ``dag.test()``)."""
+    try:
+        from airflow.dag_processing.dagbag import DagBag
+    except ImportError:  # Airflow 3.1
+        from airflow.models.dagbag import DagBag
+
+    bag = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
+    assert not bag.import_errors, bag.import_errors
+
+    def load(dag_id: str) -> object:
+        return bag.get_dag(dag_id)
+
+    return load
