@@ -188,6 +188,10 @@ def _text_kind(value: Any) -> str | None:
     return None
 
 
+def _note_kind(value: Any) -> str | None:
+    return "many" if isinstance(value, list | tuple) else _text_kind(value)
+
+
 def _one_or_many_kind(value: Any) -> str | None:
     if isinstance(value, list | tuple):
         return "many"
@@ -214,6 +218,17 @@ Text = Annotated[
         _text_kind,
         custom_error_type="text_type",
         custom_error_message="expected a string or a bilingual object {en, ar}",
+    ),
+]
+
+
+#: Free text that UBL lets repeat: a ``Text`` or a list of strings.
+Notes = Annotated[
+    Annotated[str, Tag("text")] | Annotated[Bilingual, Tag("bilingual")] | Annotated[list[str], Tag("many")],
+    Discriminator(
+        _note_kind,
+        custom_error_type="text_type",
+        custom_error_message="expected a string, a bilingual object {en, ar} or a list of strings",
     ),
 ]
 
@@ -348,7 +363,7 @@ class PaymentMeans(ApiModel):
     """``PaymentMeans``; on credit and debit notes ``InstructionNote`` carries the reason."""
 
     payment_means_code: Code | None = Field(default=None, alias="PaymentMeansCode")
-    instruction_note: Text | None = Field(default=None, alias="InstructionNote")
+    instruction_note: Notes | None = Field(default=None, alias="InstructionNote")
 
 
 class TaxCategory(ApiModel):

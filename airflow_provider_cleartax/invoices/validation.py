@@ -76,7 +76,9 @@ def _get(node: Any, *keys: str | int) -> Any:
 
 
 def _text(value: Any) -> str | None:
-    """Return the non-blank text of a plain or bilingual value, preferring English."""
+    """Return the non-blank text of a plain, bilingual or repeated value, preferring English."""
+    if isinstance(value, list):
+        return next((text for item in value if (text := _text(item))), None)
     if isinstance(value, Mapping):
         value = _text(value.get("en")) or _text(value.get("ar"))
     if isinstance(value, str) and value.strip():
@@ -205,6 +207,8 @@ class _RuleChecker:
         return self.problems
 
     def check_header(self) -> None:
+        if isinstance(self.data.get("ID"), Mapping) and not self.invoice_number:
+            self.add("ID", "INVOICE_NUMBER", "the invoice number is mandatory (ID.en or ID.ar)")
         profile = self.data.get("ProfileID")
         if isinstance(profile, str) and profile != PROFILE_ID:
             self.add("ProfileID", "PROFILE_ID", f"profile {profile!r} must be {PROFILE_ID!r}")
@@ -247,11 +251,17 @@ class _RuleChecker:
                             f"date {value!r} is not a YYYY-MM-DD date",
                         )
             supply, supply_end = dates.get("ActualDeliveryDate"), dates.get("LatestDeliveryDate")
-            if supply and supply_end and supply > supply_end:
+            if "LatestDeliveryDate" in dates and "ActualDeliveryDate" not in dates:
                 self.add(
-                    f"Delivery[{index}].LatestDeliveryDate",
+                    f"Delivery[{index}].ActualDeliveryDate",
+                    "SUPPLY_DATE_MISSING",
+                    "a supply end date needs the supply date",
+                )
+            elif supply and supply_end and supply > supply_end:
+                self.add(
+                    f"Delivery[{index}].ActualDeliveryDate",
                     "SUPPLY_DATES",
-                    f"supply end date {supply_end} is before the supply date {supply}",
+                    f"supply date {supply} is after the supply end date {supply_end}",
                 )
 
     def check_currencies(self) -> None:
@@ -266,9 +276,9 @@ class _RuleChecker:
         if isinstance(tax_currency, str) and tax_currency != TAX_CURRENCY:
             self.add("TaxCurrencyCode", "TAX_CURRENCY", f"tax currency {tax_currency!r} must be SAR")
 
-    def check_vat(self, party_path: str, party: Any, *, who: str) -> str | None:
+    def check_vat(self, party_path: str, party: Any, *, who: str, saudi: bool = True) -> str | None:
         vat = _get(party, "PartyTaxScheme", "CompanyID")
-        if isinstance(vat, str) and vat.strip() and not _VAT.fullmatch(vat):
+        if saudi and isinstance(vat, str) and vat.strip() and not _VAT.fullmatch(vat):
             self.add(
                 f"{party_path}.PartyTaxScheme.CompanyID",
                 "VAT_FORMAT",
@@ -294,7 +304,8 @@ class _RuleChecker:
             if self.standard and customer is None:
                 self.add("AccountingCustomerParty", "BUYER_MISSING", "standard invoices need the buyer")
             return
-        vat = self.check_vat(_BUYER, buyer, who="buyer")
+        # An export buyer's CompanyID is a foreign tax number, not a Saudi VAT number.
+        vat = self.check_vat(_BUYER, buyer, who="buyer", saudi=not self.export)
         if self.standard and vat is None and not (self.export and self._has_other_buyer_id(buyer)):
             self.add(
                 f"{_BUYER}.PartyTaxScheme.CompanyID",
@@ -409,7 +420,7 @@ class _RuleChecker:
         line_total = _amount(_get(totals, "LineExtensionAmount"))
         if lines and line_total is not None and None not in line_amounts:
             line_sum = sum(line_amounts, Decimal(0))
-            if round_halala(line_sum) != round_halala(line_total):
+            if abs(line_sum - line_total) > HALALA:
                 self.add(
                     "LegalMonetaryTotal.LineExtensionAmount",
                     "LINE_TOTAL",
@@ -423,7 +434,7 @@ class _RuleChecker:
             tax = _amount(_get(total, "TaxAmount"))
             if subtotals and tax is not None and None not in amounts:
                 subtotal_sum = sum(amounts, Decimal(0))
-                if round_halala(subtotal_sum) != round_halala(tax):
+                if abs(subtotal_sum - tax) > HALALA:
                     self.add(
                         f"TaxTotal[{index}].TaxAmount",
                         "TAX_TOTAL",
@@ -434,8 +445,8 @@ class _RuleChecker:
         exclusive = _amount(_get(totals, "TaxExclusiveAmount"))
         inclusive = _amount(_get(totals, "TaxInclusiveAmount"))
         if None not in (document_tax, exclusive, inclusive):
-            expected = round_halala(exclusive + document_tax)
-            if expected != round_halala(inclusive):
+            expected = exclusive + document_tax
+            if abs(expected - inclusive) > HALALA:
                 self.add(
                     "LegalMonetaryTotal.TaxInclusiveAmount",
                     "INCLUSIVE_TOTAL",
