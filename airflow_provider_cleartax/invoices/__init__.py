@@ -6,8 +6,8 @@ from .erp import Seller, invoice_from_row
 from .models import (
     AllowanceCharge,
     Amount,
-    BillingReference,
     Bilingual,
+    BillingReference,
     Country,
     CustomerParty,
     Delivery,
@@ -65,8 +65,8 @@ from .validation import (
 __all__ = [
     "AllowanceCharge",
     "Amount",
-    "BillingReference",
     "Bilingual",
+    "BillingReference",
     "Country",
     "CustomerParty",
     "Delivery",

@@ -107,7 +107,11 @@ def _bilingual(en: str, ar: str | None = None) -> dict[str, str | None]:
 
 def _number(amount: Decimal) -> int | float:
     """Return a Decimal as the JSON number ClearTax expects (whole quantities stay integers)."""
-    return int(amount) if amount == amount.to_integral_value() and amount.as_tuple().exponent >= 0 else float(amount)
+    return (
+        int(amount)
+        if amount == amount.to_integral_value() and amount.as_tuple().exponent >= 0
+        else float(amount)
+    )
 
 
 def _money(amount: Decimal, currency: str) -> dict[str, Any]:
@@ -148,7 +152,9 @@ class _RowReader:
 
     def fail(self, key: str, message: str) -> None:
         self.problems.append(
-            InvoiceProblem(invoice_number=self.invoice_number, path=self.prefix + key, message=message, code="ROW")
+            InvoiceProblem(
+                invoice_number=self.invoice_number, path=self.prefix + key, message=message, code="ROW"
+            )
         )
 
     def text(self, key: str, *, required: bool = False) -> str | None:
@@ -303,7 +309,11 @@ def _read_line(reader: _RowReader) -> _Line | None:
 
 
 def _tax_category(line: _Line) -> dict[str, Any]:
-    category: dict[str, Any] = {"ID": line.category, "Percent": float(line.percent), "TaxScheme": {"ID": "VAT"}}
+    category: dict[str, Any] = {
+        "ID": line.category,
+        "Percent": float(line.percent),
+        "TaxScheme": {"ID": "VAT"},
+    }
     if line.exemption_code is not None:
         category["TaxExemptionReasonCode"] = line.exemption_code
     if line.exemption_reason is not None:
@@ -365,13 +375,16 @@ def invoice_from_row(
 
     - ``invoice_number`` (required): the document number.
     - ``issue_date`` (required): ``date``, ``datetime`` or ``"YYYY-MM-DD"``; not in the future.
-    - ``issue_time``: ``time``, ``datetime`` or ``"HH:MM:SS"``; required unless ``issue_date`` is a ``datetime``.
+    - ``issue_time``: ``time``, ``datetime`` or ``"HH:MM:SS"``; required unless ``issue_date`` is a
+      ``datetime``.
     - ``kind`` (required): ``standard`` (B2B/B2G, cleared) or ``simplified`` (B2C, reported).
-    - ``document``: ``invoice`` (default, 388), ``credit_note`` (381), ``debit_note`` (383) or ``prepayment`` (386).
+    - ``document``: ``invoice`` (default, 388), ``credit_note`` (381), ``debit_note`` (383) or
+      ``prepayment`` (386).
     - ``export``: yes/no; sets the export flag, which allows a buyer outside SA.
     - ``uuid``: the document UUID; ClearTax generates one when absent.
     - ``buyer_name`` (required for standard), ``buyer_name_ar``: the buyer's registered name.
-    - ``buyer_vat``: the buyer's VAT or VAT group number (required for standard, except exports with ``buyer_id``).
+    - ``buyer_vat``: the buyer's VAT or VAT group number (required for standard, except exports with
+      ``buyer_id``).
     - ``buyer_id_scheme``, ``buyer_id``: another buyer identification, e.g. ``PAS``/``TIN``/``OTH``
       (default ``OTH``).
     - ``buyer_street``, ``buyer_building`` (4 digits), ``buyer_district``, ``buyer_city``,
@@ -401,15 +414,20 @@ def invoice_from_row(
     reader.text("invoice_number", required=True)
     raw_issue_date = reader.raw("issue_date")
     issue_date = reader.date("issue_date", required=True)
-    issue_time = reader.time("issue_time", fallback=raw_issue_date if isinstance(raw_issue_date, datetime) else None)
+    issue_time = reader.time(
+        "issue_time", fallback=raw_issue_date if isinstance(raw_issue_date, datetime) else None
+    )
     prefix = reader.choice("kind", _KINDS)
     type_code = reader.choice("document", _DOCUMENTS, default="invoice")
     export = reader.flag("export")
     uuid = reader.text("uuid")
     currency = (reader.text("currency") or TAX_CURRENCY).upper()
-    if not _CURRENCY.fullmatch(currency):
+    valid_currency = _CURRENCY.fullmatch(currency) is not None
+    if not valid_currency:
         reader.fail("currency", f"{currency!r} is not an ISO 4217 code")
-    exchange_rate = reader.decimal("exchange_rate", required=currency != TAX_CURRENCY, positive=True)
+    exchange_rate = reader.decimal(
+        "exchange_rate", required=valid_currency and currency != TAX_CURRENCY, positive=True
+    )
     supply_date = reader.date("supply_date")
     supply_end_date = reader.date("supply_end_date")
     billing_reference = reader.text("billing_reference")
@@ -420,7 +438,10 @@ def invoice_from_row(
         raise InvoiceValidationError(invoice_number=reader.invoice_number, problems=reader.problems)
     lines = [line for line in read_lines if line is not None]
 
-    invoice: dict[str, Any] = {"ProfileID": PROFILE_ID, "ID": _bilingual(reader.invoice_number, reader.invoice_number)}
+    invoice: dict[str, Any] = {
+        "ProfileID": PROFILE_ID,
+        "ID": _bilingual(reader.invoice_number, reader.invoice_number),
+    }
     if uuid is not None:
         invoice["UUID"] = uuid
     invoice |= {
@@ -500,7 +521,9 @@ def invoice_from_row(
         first_line_of_group = [_first_line_of(lines, group) for group in groups]
         raise InvoiceValidationError(
             invoice_number=reader.invoice_number,
-            problems=list(dict.fromkeys(_to_row_problem(problem, first_line_of_group) for problem in problems)),
+            problems=list(
+                dict.fromkeys(_to_row_problem(problem, first_line_of_group) for problem in problems)
+            ),
         )
     return invoice
 

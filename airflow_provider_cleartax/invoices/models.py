@@ -106,7 +106,9 @@ def _json_code(value: Any) -> str | int:
     """
     if isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool)):
         return value
-    raise PydanticCustomError("code_type", "expected a string or an integer, got {kind}", {"kind": type(value).__name__})
+    raise PydanticCustomError(
+        "code_type", "expected a string or an integer, got {kind}", {"kind": type(value).__name__}
+    )
 
 
 #: A JSON number, kept as int, float or numeric string exactly as the caller wrote it.
@@ -456,7 +458,9 @@ class Item(ApiModel):
     """``Item``: what is sold and how it is taxed."""
 
     name: Text = Field(alias="Name")
-    buyers_item_identification: ItemIdentification | None = Field(default=None, alias="BuyersItemIdentification")
+    buyers_item_identification: ItemIdentification | None = Field(
+        default=None, alias="BuyersItemIdentification"
+    )
     sellers_item_identification: ItemIdentification | None = Field(
         default=None, alias="SellersItemIdentification"
     )

@@ -192,7 +192,9 @@ class _RuleChecker:
 
     def add(self, path: str, code: str, message: str) -> None:
         self.problems.append(
-            InvoiceProblem(invoice_number=self.invoice_number, path=f"{ROOT}.{path}", message=message, code=code)
+            InvoiceProblem(
+                invoice_number=self.invoice_number, path=f"{ROOT}.{path}", message=message, code=code
+            )
         )
 
     def run(self) -> list[InvoiceProblem]:
@@ -232,7 +234,9 @@ class _RuleChecker:
         if isinstance(issue_date, str):
             parsed = _parse_date(issue_date)
             if parsed is None:
-                self.add("IssueDate", "ISSUE_DATE_FORMAT", f"issue date {issue_date!r} is not a YYYY-MM-DD date")
+                self.add(
+                    "IssueDate", "ISSUE_DATE_FORMAT", f"issue date {issue_date!r} is not a YYYY-MM-DD date"
+                )
             elif parsed > self.today:
                 self.add("IssueDate", "ISSUE_DATE_FUTURE", f"issue date {issue_date} is in the future")
         issue_time = self.data.get("IssueTime")
@@ -292,10 +296,16 @@ class _RuleChecker:
             return
         tax_scheme = seller.get("PartyTaxScheme")
         if isinstance(tax_scheme, Mapping) and self.check_vat(_SELLER, seller, who="seller") is None:
-            self.add(f"{_SELLER}.PartyTaxScheme.CompanyID", "SELLER_VAT", "the seller's VAT number is mandatory")
+            self.add(
+                f"{_SELLER}.PartyTaxScheme.CompanyID", "SELLER_VAT", "the seller's VAT number is mandatory"
+            )
         address = seller.get("PostalAddress")
         if isinstance(address, Mapping) and _text(address.get("StreetName")) is None:
-            self.add(f"{_SELLER}.PostalAddress.StreetName", "SELLER_STREET", "the seller's street name is mandatory")
+            self.add(
+                f"{_SELLER}.PostalAddress.StreetName",
+                "SELLER_STREET",
+                "the seller's street name is mandatory",
+            )
 
     def check_buyer(self) -> None:
         customer = self.data.get("AccountingCustomerParty")
@@ -345,7 +355,9 @@ class _RuleChecker:
     @staticmethod
     def _has_other_buyer_id(buyer: Mapping[str, Any]) -> bool:
         identifier = _get(buyer, "PartyIdentification", "ID")
-        return _get(identifier, "schemeID") in BUYER_ID_SCHEMES and _text(_get(identifier, "value")) is not None
+        return (
+            _get(identifier, "schemeID") in BUYER_ID_SCHEMES and _text(_get(identifier, "value")) is not None
+        )
 
     def check_note_references(self) -> None:
         if self.type_code not in NOTE_TYPE_CODES:
@@ -389,7 +401,9 @@ class _RuleChecker:
         raw_percent = _get(category, "Percent")
         percent = to_decimal(raw_percent)
         if raw_percent is None:
-            self.add(f"{path}.Percent", "TAX_PERCENT", f"category {category_id} needs its percent ({expected})")
+            self.add(
+                f"{path}.Percent", "TAX_PERCENT", f"category {category_id} needs its percent ({expected})"
+            )
         elif percent is not None and percent != expected:
             self.add(
                 f"{path}.Percent",
@@ -450,7 +464,8 @@ class _RuleChecker:
                 self.add(
                     "LegalMonetaryTotal.TaxInclusiveAmount",
                     "INCLUSIVE_TOTAL",
-                    f"tax-inclusive amount must be {exclusive} + {document_tax} = {expected}, not {inclusive}",
+                    f"tax-inclusive amount must be {exclusive} + {document_tax} = {expected}, "
+                    f"not {inclusive}",
                 )
 
         for index, line in enumerate(lines):
@@ -471,14 +486,18 @@ class _RuleChecker:
         """Return the tax in the document currency: the TaxTotal with a breakdown in that currency."""
         currency = self.data.get("DocumentCurrencyCode") or TAX_CURRENCY
         with_breakdown = [total for total in tax_totals if _list(_get(total, "TaxSubtotal"))]
-        in_currency = [total for total in with_breakdown if _get(total, "TaxAmount", "currencyID") == currency]
+        in_currency = [
+            total for total in with_breakdown if _get(total, "TaxAmount", "currencyID") == currency
+        ]
         for candidates in (in_currency, with_breakdown, tax_totals):
             if candidates:
                 return _amount(_get(candidates[0], "TaxAmount"))
         return None
 
 
-def validate_invoice(invoice: Mapping[str, Any] | EInvoice, *, today: date | None = None) -> list[InvoiceProblem]:
+def validate_invoice(
+    invoice: Mapping[str, Any] | EInvoice, *, today: date | None = None
+) -> list[InvoiceProblem]:
     """Check an E-Invoice against the model and ClearTax's rules, returning every problem found.
 
     Rule violations and type errors are returned, never raised; an empty list means the invoice
@@ -557,7 +576,9 @@ def invoice_identity(invoice: Mapping[str, Any] | EInvoice) -> InvoiceIdentity:
 
     def problem(path: str, message: str) -> None:
         problems.append(
-            InvoiceProblem(invoice_number=invoice_number, path=f"{ROOT}.{path}", message=message, code="IDENTITY")
+            InvoiceProblem(
+                invoice_number=invoice_number, path=f"{ROOT}.{path}", message=message, code="IDENTITY"
+            )
         )
 
     vat = _get(data, "AccountingSupplierParty", "Party", "PartyTaxScheme", "CompanyID")

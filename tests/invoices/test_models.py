@@ -107,8 +107,13 @@ def test_register_device_request_checks_serial_and_otp() -> None:
 
     assert RegisterDeviceRequest.model_validate(body).to_api() == body
     with pytest.raises(ValidationError) as raised:
-        RegisterDeviceRequest.model_validate({**body, "Otp": "12345", "DeviceDetails": {"EgsSerialNumber": "abc"}})
-    assert {error["loc"] for error in raised.value.errors()} == {("Otp",), ("DeviceDetails", "EgsSerialNumber")}
+        RegisterDeviceRequest.model_validate(
+            {**body, "Otp": "12345", "DeviceDetails": {"EgsSerialNumber": "abc"}}
+        )
+    assert {error["loc"] for error in raised.value.errors()} == {
+        ("Otp",),
+        ("DeviceDetails", "EgsSerialNumber"),
+    }
 
 
 def test_generate_csid_request() -> None:
@@ -123,7 +128,12 @@ def test_email_request_has_the_documented_shape() -> None:
     assert body == {
         "Attachments": {
             "documentDetails": [
-                {"InvoiceNumber": "INV-0001", "IssueDate": "2026-01-15", "InvoiceType": "INV", "Vat": "300000000000003"}
+                {
+                    "InvoiceNumber": "INV-0001",
+                    "IssueDate": "2026-01-15",
+                    "InvoiceType": "INV",
+                    "Vat": "300000000000003",
+                }
             ],
             "printTemplateId": "39",
             "documentType": "EINVOICE",

@@ -60,14 +60,38 @@ RULE_CASES: dict[str, tuple[str, dict[str, Any], set[tuple[str, str]]]] = {
         {(f"{BUYER}.PartyTaxScheme.CompanyID", "VAT_FORMAT")},
     ),
     "profile": ("debit_note", {"ProfileID": "clearance:1.0"}, {("ProfileID", "PROFILE_ID")}),
-    "type code": ("standard_invoice", {"InvoiceTypeCode.value": "380"}, {("InvoiceTypeCode.value", "TYPE_CODE")}),
-    "type name prefix": ("debit_note", {"InvoiceTypeCode.name": "0300000"}, {("InvoiceTypeCode.name", "TYPE_NAME")}),
-    "type name length": ("debit_note", {"InvoiceTypeCode.name": "02000"}, {("InvoiceTypeCode.name", "TYPE_NAME")}),
-    "issue date in the future": ("credit_note", {"IssueDate": "2026-04-01"}, {("IssueDate", "ISSUE_DATE_FUTURE")}),
+    "type code": (
+        "standard_invoice",
+        {"InvoiceTypeCode.value": "380"},
+        {("InvoiceTypeCode.value", "TYPE_CODE")},
+    ),
+    "type name prefix": (
+        "debit_note",
+        {"InvoiceTypeCode.name": "0300000"},
+        {("InvoiceTypeCode.name", "TYPE_NAME")},
+    ),
+    "type name length": (
+        "debit_note",
+        {"InvoiceTypeCode.name": "02000"},
+        {("InvoiceTypeCode.name", "TYPE_NAME")},
+    ),
+    "issue date in the future": (
+        "credit_note",
+        {"IssueDate": "2026-04-01"},
+        {("IssueDate", "ISSUE_DATE_FUTURE")},
+    ),
     "issue date format": ("credit_note", {"IssueDate": "20/01/2026"}, {("IssueDate", "ISSUE_DATE_FORMAT")}),
-    "issue date not a day": ("credit_note", {"IssueDate": "2026-02-30"}, {("IssueDate", "ISSUE_DATE_FORMAT")}),
+    "issue date not a day": (
+        "credit_note",
+        {"IssueDate": "2026-02-30"},
+        {("IssueDate", "ISSUE_DATE_FORMAT")},
+    ),
     "issue time format": ("simplified_invoice", {"IssueTime": "18:04"}, {("IssueTime", "ISSUE_TIME_FORMAT")}),
-    "issue time range": ("simplified_invoice", {"IssueTime": "24:00:00"}, {("IssueTime", "ISSUE_TIME_FORMAT")}),
+    "issue time range": (
+        "simplified_invoice",
+        {"IssueTime": "24:00:00"},
+        {("IssueTime", "ISSUE_TIME_FORMAT")},
+    ),
     "seller street missing": (
         "simplified_invoice",
         {f"{SELLER}.PostalAddress.StreetName": DELETE},
@@ -152,7 +176,11 @@ RULE_CASES: dict[str, tuple[str, dict[str, Any], set[tuple[str, str]]]] = {
         {("Delivery[0].ActualDeliveryDate", "DELIVERY_DATE_FORMAT")},
     ),
     "tax currency": ("zero_rated_export", {"TaxCurrencyCode": "USD"}, {("TaxCurrencyCode", "TAX_CURRENCY")}),
-    "document currency": ("standard_invoice", {"DocumentCurrencyCode": "sar"}, {("DocumentCurrencyCode", "DOCUMENT_CURRENCY")}),
+    "document currency": (
+        "standard_invoice",
+        {"DocumentCurrencyCode": "sar"},
+        {("DocumentCurrencyCode", "DOCUMENT_CURRENCY")},
+    ),
     "line sum": (
         "standard_invoice",
         {"LegalMonetaryTotal.LineExtensionAmount.value": 400.01},
@@ -226,7 +254,9 @@ RULE_CASES: dict[str, tuple[str, dict[str, Any], set[tuple[str, str]]]] = {
 
 
 @pytest.mark.parametrize(("sample", "changes", "expected"), RULE_CASES.values(), ids=RULE_CASES.keys())
-def test_rule_violation_is_reported(sample: str, changes: dict[str, Any], expected: set[tuple[str, str]]) -> None:
+def test_rule_violation_is_reported(
+    sample: str, changes: dict[str, Any], expected: set[tuple[str, str]]
+) -> None:
     invoice = edit(load_sample(sample), changes)
 
     problems = validate_invoice(invoice, today=TODAY)
@@ -239,7 +269,10 @@ def test_rule_violation_is_reported(sample: str, changes: dict[str, Any], expect
 def test_totals_tolerate_one_halala() -> None:
     invoice = edit(
         load_sample("standard_invoice"),
-        {"InvoiceLine[1].TaxTotal.TaxAmount.value": 15.01, "LegalMonetaryTotal.TaxInclusiveAmount.value": 460.0},
+        {
+            "InvoiceLine[1].TaxTotal.TaxAmount.value": 15.01,
+            "LegalMonetaryTotal.TaxInclusiveAmount.value": 460.0,
+        },
     )
 
     assert validate_invoice(invoice, today=TODAY) == []
@@ -249,7 +282,9 @@ def test_line_tax_is_rounded_half_up() -> None:
     # 31.50 x 15 % = 4.725: half-up gives 4.73 (the sample), half-even would give 4.72.
     invoice = edit(load_sample("simplified_invoice"), {"InvoiceLine[0].TaxTotal.TaxAmount.value": 4.71})
 
-    assert _found(validate_invoice(invoice, today=TODAY)) == {("EInvoice.InvoiceLine[0].TaxTotal.TaxAmount", "LINE_TAX")}
+    assert _found(validate_invoice(invoice, today=TODAY)) == {
+        ("EInvoice.InvoiceLine[0].TaxTotal.TaxAmount", "LINE_TAX")
+    }
 
 
 def test_simplified_invoice_needs_no_buyer() -> None:
@@ -275,7 +310,11 @@ SCHEMA_CASES: dict[str, tuple[dict[str, Any], str, str]] = {
         "EInvoice.InvoiceLine[1].LineExtensionAmount.value",
         "SCHEMA_NUMBER_TYPE",
     ),
-    "boolean amount": ({"TaxTotal[1].TaxAmount.value": True}, "EInvoice.TaxTotal[1].TaxAmount.value", "SCHEMA_NUMBER_TYPE"),
+    "boolean amount": (
+        {"TaxTotal[1].TaxAmount.value": True},
+        "EInvoice.TaxTotal[1].TaxAmount.value",
+        "SCHEMA_NUMBER_TYPE",
+    ),
     "text of the wrong shape": (
         {f"{SELLER}.PostalAddress.CityName": 42},
         f"EInvoice.{SELLER}.PostalAddress.CityName",
@@ -325,7 +364,10 @@ def test_invoice_without_number_is_still_checked() -> None:
 
     problems = validate_invoice(invoice, today=TODAY)
 
-    assert _found(problems) == {("EInvoice.ID", "INVOICE_NUMBER"), ("EInvoice.BillingReference", "BILLING_REFERENCE")}
+    assert _found(problems) == {
+        ("EInvoice.ID", "INVOICE_NUMBER"),
+        ("EInvoice.BillingReference", "BILLING_REFERENCE"),
+    }
     assert {problem.invoice_number for problem in problems} == {""}
     assert str(problems[0]).startswith("(no invoice number): EInvoice.ID: ")
 
@@ -336,7 +378,9 @@ def test_non_mapping_is_a_programming_error() -> None:
 
 
 def test_problem_reads_well() -> None:
-    problems = validate_invoice(edit(load_sample("standard_invoice"), {"IssueDate": "2027-01-01"}), today=TODAY)
+    problems = validate_invoice(
+        edit(load_sample("standard_invoice"), {"IssueDate": "2027-01-01"}), today=TODAY
+    )
 
     assert [str(problem) for problem in problems] == [
         "INV-0001: EInvoice.IssueDate: issue date 2027-01-01 is in the future"
@@ -396,7 +440,9 @@ def test_invoice_identity(sample: str, expected: tuple[str, str, str]) -> None:
 
 
 def test_prepayment_identity() -> None:
-    invoice = edit(load_sample("standard_invoice"), {"InvoiceTypeCode.value": "386", "IssueDate": "2025-12-31"})
+    invoice = edit(
+        load_sample("standard_invoice"), {"InvoiceTypeCode.value": "386", "IssueDate": "2025-12-31"}
+    )
 
     identity = invoice_identity(invoice)
 
@@ -433,7 +479,11 @@ def test_identity_names_what_is_missing() -> None:
 def test_invoice_kind(sample: str, standard: bool, simplified: bool, export: bool) -> None:
     invoice = load_sample(sample)
 
-    assert (is_standard(invoice), is_simplified(invoice), is_export(invoice)) == (standard, simplified, export)
+    assert (is_standard(invoice), is_simplified(invoice), is_export(invoice)) == (
+        standard,
+        simplified,
+        export,
+    )
     assert is_standard(EInvoice.model_validate(invoice)) == standard
 
 
