@@ -19,11 +19,8 @@ from pydantic import (
     Field,
     PlainValidator,
     PrivateAttr,
-    SerializationInfo,
-    SerializerFunctionWrapHandler,
     Tag,
     ValidatorFunctionWrapHandler,
-    model_serializer,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
@@ -147,39 +144,61 @@ class ApiModel(BaseModel):
             instance._input_keys = tuple(data)
         return instance
 
-    @model_validator(mode="after")
-    def _send_defaults(self) -> ApiModel:
-        # A non-None default (printTemplateId "39", ...) belongs in the body even when not passed.
-        for name, field in type(self).model_fields.items():
-            if not field.is_required() and field.default is not None:
-                self.__pydantic_fields_set__.add(name)
-        return self
-
-    @model_serializer(mode="wrap")
-    def _restore_key_order(self, handler: SerializerFunctionWrapHandler, info: SerializationInfo) -> Any:
-        dumped = handler(self)
-        if not self._input_keys or not isinstance(dumped, dict):
-            return dumped
-        canonical = _canonical_names(type(self))
-        rank = {canonical.get(key, key): index for index, key in enumerate(self._input_keys)}
-        unseen = len(rank)
-        ordered = sorted(dumped, key=lambda key: rank.get(canonical.get(key, key), unseen))
-        return {key: dumped[key] for key in ordered}
-
     def to_api(self) -> dict[str, Any]:
-        """Return the body as ClearTax spells it, with only the fields that were given."""
-        return self.model_dump(by_alias=True, exclude_unset=True)
+        """Return the body as ClearTax spells it: only the fields that were given, in their input order.
+
+        ``model_dump(by_alias=True, exclude_unset=True)`` gives the same content; this also restores
+        the order of keys, so that the JSON text of a payload read and written again is unchanged.
+        """
+        return _in_input_order(self, self.model_dump(by_alias=True, exclude_unset=True))
+
+
+def _in_input_order(value: Any, dumped: Any) -> Any:
+    """Reorder the keys of a dumped model (recursively) as they came in."""
+    if isinstance(value, list) and isinstance(dumped, list):
+        return [_in_input_order(item, item_dumped) for item, item_dumped in zip(value, dumped, strict=True)]
+    if not isinstance(value, ApiModel) or not isinstance(dumped, dict):
+        return dumped
+    model = type(value)
+    for name, key in _dumped_keys(model):
+        if key in dumped:
+            dumped[key] = _in_input_order(value.__dict__[name], dumped[key])
+    # Read the private attribute directly: pydantic's __getattr__ is slow on hot paths.
+    input_keys = value.__pydantic_private__["_input_keys"]
+    if not input_keys:
+        return dumped
+    canonical = _canonical_names(model)
+    rank = {canonical.get(key, key): index for index, key in enumerate(input_keys)}
+    unseen = len(rank)
+    ordered = sorted(dumped, key=lambda key: rank.get(canonical.get(key, key), unseen))
+    return {key: dumped[key] for key in ordered}
+
+
+@cache
+def _dumped_keys(model: type[BaseModel]) -> tuple[tuple[str, str], ...]:
+    """Return (Python name, JSON key) of every field of a model."""
+    return tuple((name, field.alias or name) for name, field in model.model_fields.items())
 
 
 @cache
 def _canonical_names(model: type[BaseModel]) -> dict[str, str]:
     """Map both the alias and the Python name of every field to the Python name."""
     names: dict[str, str] = {}
-    for name, field in model.model_fields.items():
+    for name, key in _dumped_keys(model):
         names[name] = name
-        if field.alias:
-            names[field.alias] = name
+        names[key] = name
     return names
+
+
+class _BodyWithDefaults(ApiModel):
+    """A request body whose non-None defaults (``printTemplateId`` "39", ...) are always sent."""
+
+    @model_validator(mode="after")
+    def _send_defaults(self) -> _BodyWithDefaults:
+        for name, field in type(self).model_fields.items():
+            if not field.is_required() and field.default is not None:
+                self.__pydantic_fields_set__.add(name)
+        return self
 
 
 def _text_kind(value: Any) -> str | None:
@@ -586,7 +605,7 @@ class EmailDocument(ApiModel):
     vat: str = Field(alias="Vat")
 
 
-class EmailAttachments(ApiModel):
+class EmailAttachments(_BodyWithDefaults):
     """``Attachments`` of an email: the invoices and the print template."""
 
     document_details: list[EmailDocument] = Field(alias="documentDetails", min_length=1)
@@ -600,7 +619,7 @@ class EmailTemplate(ApiModel):
     type: Literal["INVOICE_GENERATED", "INVOICE_PAYMENT_REMINDER"] = Field(alias="Type")
 
 
-class EmailContact(ApiModel):
+class EmailContact(_BodyWithDefaults):
     """One recipient."""
 
     email: str = Field(alias="Email")

@@ -31,7 +31,7 @@ def test_sample_round_trips_byte_for_byte(sample_name: str) -> None:
     model = EInvoice.model_validate(original)
 
     assert _normalised(model.to_api()) == _normalised(original)
-    assert _normalised(model.model_dump(by_alias=True, exclude_unset=True)) == _normalised(original)
+    assert model.model_dump(by_alias=True, exclude_unset=True) == original
 
 
 def test_unknown_fields_are_kept_at_every_level() -> None:
