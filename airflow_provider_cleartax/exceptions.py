@@ -23,6 +23,7 @@ __all__ = [
     "ClearTaxAuthError",
     "ClearTaxConfigError",
     "ClearTaxError",
+    "ClearTaxInvoiceInvalidError",
     "ClearTaxInvoiceRejectedError",
     "ClearTaxNotFoundError",
     "ClearTaxPermanentError",
@@ -129,6 +130,13 @@ class ClearTaxPermissionError(ClearTaxPermanentError):
 
 class ClearTaxValidationError(ClearTaxPermanentError):
     """HTTP 400 (or another client error): ClearTax refused the request as malformed."""
+
+
+class ClearTaxInvoiceInvalidError(ClearTaxValidationError):
+    """The invoice failed the client-side checks of ClearTax's rules; nothing was sent.
+
+    ``errors`` holds one ``{ErrorCode, ErrorMessage, Path}`` entry per problem.
+    """
 
 
 class ClearTaxNotFoundError(ClearTaxPermanentError):

@@ -6,6 +6,7 @@ import json
 import os
 import tempfile
 from collections.abc import Callable, Iterator
+from importlib.metadata import version
 from pathlib import Path
 
 # Airflow reads its configuration at import time: point it at a throw-away home first.
@@ -18,6 +19,8 @@ os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_AIRFLOW_HOME}/
 import pytest  # noqa: E402
 
 from tests.scripted_server import ScriptedServer  # noqa: E402
+
+AIRFLOW_VERSION = tuple(int(part) for part in version("apache-airflow").split(".")[:2])
 
 #: A token with characters that need escaping in JSON, URLs and shells.
 SECRET_TOKEN = "tok_S3cr3t+/=%&\"'<>;,~!x9"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from airflow_provider_cleartax.exceptions import ClearTaxConfigError
 
@@ -55,6 +55,7 @@ class ClientSettings:
     :param generate_timeout: seconds for invoice generation.
     :param retry: retry policy of every call.
     :param max_body_bytes: largest JSON answer read into memory.
+    :param portal_url: ClearTax web portal the task links point at.
     """
 
     conn_id: str
@@ -68,6 +69,15 @@ class ClientSettings:
     generate_timeout: float = DEFAULT_GENERATE_TIMEOUT
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     max_body_bytes: int = 32 * 1024 * 1024
+    portal_url: str | None = None
+
+    def invoice_url(self, unique_id: str) -> str:
+        """Portal page of an invoice."""
+        return f"{self.portal_url or portal_url_for(self.base_url)}/ksa/einvoicing/invoices/{quote(unique_id, safe='')}"
+
+    def device_url(self, device_id: str) -> str:
+        """Portal page of an EGS device."""
+        return f"{self.portal_url or portal_url_for(self.base_url)}/ksa/einvoicing/devices/{quote(device_id, safe='')}"
 
     def with_overrides(self, **overrides: Any) -> ClientSettings:
         """Return a copy with the non-``None`` overrides applied."""
@@ -77,6 +87,18 @@ class ClientSettings:
         if retry_fields:
             own["retry"] = replace(self.retry, **retry_fields)
         return replace(self, **own) if own else self
+
+
+def portal_url_for(base_url: str) -> str:
+    """Guess the web portal from the API host: ``api[-env].<domain>`` becomes ``app[-env].<domain>``.
+
+    Any other host (a gateway, the emulator) is its own portal; the ``portal_url`` extra overrides.
+    """
+    parts = urlsplit(base_url)
+    host = parts.netloc
+    if host.startswith("api.") or host.startswith("api-"):
+        host = "app" + host[3:]
+    return f"{parts.scheme}://{host}"
 
 
 def _extra(extra: dict[str, Any], name: str) -> Any:
@@ -172,5 +194,6 @@ def settings_from_connection(conn: Connection, **overrides: Any) -> ClientSettin
         request_timeout=_number(extra, "request_timeout", conn_id) or DEFAULT_REQUEST_TIMEOUT,
         generate_timeout=_number(extra, "generate_timeout", conn_id) or DEFAULT_GENERATE_TIMEOUT,
         retry=retry,
+        portal_url=(_extra(extra, "portal_url") or "").rstrip("/") or None,
     )
     return settings.with_overrides(**overrides)

@@ -249,17 +249,3 @@ class ClearTaxHook(BaseHook):
         finally:
             self.close()
         return True, f"Connected to ClearTax at {settings.base_url} as VAT {settings.vat}."
-
-    # ---------------------------------------------------------------- legacy connection form (Airflow 3.1)
-
-    @classmethod
-    def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        """Return the connection form's field behaviour (Airflow 3.1; 3.2+ reads the provider info)."""
-        from airflow_provider_cleartax.get_provider_info import get_provider_info
-
-        behaviour = get_provider_info()["connection-types"][0]["ui-field-behaviour"]
-        return {
-            "hidden_fields": behaviour["hidden-fields"],
-            "relabeling": behaviour["relabeling"],
-            "placeholders": behaviour["placeholders"],
-        }

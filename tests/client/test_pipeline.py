@@ -13,12 +13,13 @@ from datetime import datetime, timedelta, timezone
 import httpx
 import pytest
 
-from airflow.sdk.exceptions import AirflowFailException
+
 from airflow_provider_cleartax.client import api
 from airflow_provider_cleartax.client.api import Session
 from airflow_provider_cleartax.client.pipeline import Reply, Send, parse_retry_after
 from airflow_provider_cleartax.client.settings import ClientSettings, RetryPolicy
 from airflow_provider_cleartax.exceptions import (
+    AirflowFailException,
     ClearTaxAuthError,
     ClearTaxConfigError,
     ClearTaxError,

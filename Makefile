@@ -1,0 +1,34 @@
+# Two entry points: `make demo` runs the daily e-invoicing DAG on real Airflow against the bundled
+# ClearTax emulator; `make test` runs the test suite. Both build their environment on first use.
+
+PYTHON ?= python3
+VENV ?= .venv
+AIRFLOW_VERSION ?= 3.3.2
+UV = $(PYTHON) -m uv
+PY = $(VENV)/bin/python
+STAMP = $(VENV)/.installed-$(AIRFLOW_VERSION)
+
+.PHONY: venv test demo emulator benchmarks reliability clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check uv
+	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(VENV)
+	$(UV) pip install --quiet --python $(PY) "apache-airflow==$(AIRFLOW_VERSION)" -e ".[test,benchmarks]"
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+demo: $(STAMP)
+	$(PY) -m scripts.demo
+
+emulator: $(STAMP)
+	$(VENV)/bin/cleartax-emulator --port 8080
+
+benchmarks: $(STAMP)
+	$(PY) -m benchmarks.run
+
+clean:
+	rm -rf $(VENV) .pytest_cache .artifacts
