@@ -11,6 +11,7 @@ import re
 import secrets
 import time
 import uuid as uuid_module
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
@@ -42,6 +43,8 @@ PDF_RESPONSE_TYPES = frozenset({"PDF_FILE", "PDF_BASE64"})
 GENERATION_METHODS = frozenset({"ONLINE", "OFFLINE"})
 #: Uploads are read whole; this bounds one multipart field (PDFs sent as base64 text included).
 MAX_PART_SIZE = 32 * 1024 * 1024
+#: Invoices whose rendered answers and PDFs stay cached.
+RENDER_CACHE_SIZE = 2048
 
 _Handler = Callable[[Request, "_Caller"], Awaitable[Response]]
 
@@ -49,7 +52,13 @@ _Handler = Callable[[Request, "_Caller"], Awaitable[Response]]
 class _ApiError(Exception):
     """An answer other than 200, raised from deep inside a handler."""
 
-    def __init__(self, status: int, errors: list[dict[str, Any]] | None = None, *, body: Any = None) -> None:
+    def __init__(self, *, status: int, errors: list[dict[str, Any]] | None = None, body: Any = None) -> None:
+        """Describe the answer.
+
+        :param status: HTTP status.
+        :param errors: the ``ErrorList`` entries.
+        :param body: a whole body that replaces the ``ErrorList`` rendering.
+        """
         super().__init__(status)
         self.status = status
         self.errors = errors or []
@@ -97,6 +106,9 @@ class Emulator:
         self.config = config
         self._clock = clock
         self._store = Store(path=config.state_path, devices=config.devices, now=clock())
+        # Rendered Get-invoice answers and PDFs of recently read invoices: uniqueId -> (record, renderings).
+        # Holding the record lets a replaced record (rejection fixed, reset) invalidate its renderings.
+        self._renderings: OrderedDict[str, tuple[InvoiceRecord, dict[str, bytes]]] = OrderedDict()
 
     # ------------------------------------------------------------------------------------------------
     # Public interface
@@ -107,7 +119,9 @@ class Emulator:
         return [
             self._route("generate", "POST", "/v2/einvoices/generate", self._generate),
             self._route("generate_async", "POST", "/v2/einvoices/generate/async", self._generate_async),
-            self._route("generate_with_file", "POST", "/v2/einvoices/generate-with-file", self._generate_with_file),
+            self._route(
+                "generate_with_file", "POST", "/v2/einvoices/generate-with-file", self._generate_with_file
+            ),
             self._route(
                 "generate_with_file_offline",
                 "POST",
@@ -117,13 +131,23 @@ class Emulator:
             self._route("get_invoice", "GET", "/v2/einvoices/data", self._get_invoice),
             self._route("get_bulk", "POST", "/v3/einvoices/get-bulk", self._get_bulk),
             self._route("print_pdf", "GET", "/v2/einvoices/print", self._print_pdf, array_errors=True),
-            self._route("embedded_pdf", "POST", "/v2/einvoices/embeddedpdf", self._embedded_pdf, array_errors=True),
-            self._route("email", "POST", "/v1/emails", self._email),
-            self._route("register_device", "POST", "/onboarding/register-device", self._register_device, admin=True),
-            self._route("generate_csr", "POST", "/onboarding/generate-csr", self._generate_csr, admin=True),
-            self._route("generate_csid", "POST", "/onboarding/generate-csid", self._generate_csid, admin=True),
             self._route(
-                "pcsid_status", "GET", "/onboarding/{activity_id}/pcsid-status", self._pcsid_status, admin=True
+                "embedded_pdf", "POST", "/v2/einvoices/embeddedpdf", self._embedded_pdf, array_errors=True
+            ),
+            self._route("email", "POST", "/v1/emails", self._email),
+            self._route(
+                "register_device", "POST", "/onboarding/register-device", self._register_device, admin=True
+            ),
+            self._route("generate_csr", "POST", "/onboarding/generate-csr", self._generate_csr, admin=True),
+            self._route(
+                "generate_csid", "POST", "/onboarding/generate-csid", self._generate_csid, admin=True
+            ),
+            self._route(
+                "pcsid_status",
+                "GET",
+                "/onboarding/{activity_id}/pcsid-status",
+                self._pcsid_status,
+                admin=True,
             ),
         ]
 
@@ -143,6 +167,7 @@ class Emulator:
     def reset(self) -> None:
         """Forget all invoices, devices, activities and emails, back to the configured start state."""
         self._store.reset(now=self._clock())
+        self._renderings.clear()
 
     def close(self) -> None:
         """Release the state file, if any."""
@@ -153,7 +178,14 @@ class Emulator:
     # ------------------------------------------------------------------------------------------------
 
     def _route(
-        self, name: str, method: str, path: str, handler: _Handler, *, admin: bool = False, array_errors: bool = False
+        self,
+        name: str,
+        method: str,
+        path: str,
+        handler: _Handler,
+        *,
+        admin: bool = False,
+        array_errors: bool = False,
     ) -> Route:
         async def endpoint(request: Request) -> Response:
             try:
@@ -169,17 +201,19 @@ class Emulator:
         token = headers.get("x-cleartax-auth-token")
         tokens = self.config.tokens
         if not token or token not in tokens:
-            raise _ApiError(401, body=AUTH_FAILED)
+            raise _ApiError(status=401, body=AUTH_FAILED)
         lang = _language(headers.get("accept-language"))
         vat = headers.get("vat")
-        if not rules.validate_vat(vat):
-            raise _ApiError(400, [rules.error("vat_header", path="vat", lang=lang)])
-        assert vat is not None
+        if vat is None or not rules.validate_vat(vat):
+            raise _ApiError(status=400, errors=[rules.error("vat_header", path="vat", lang=lang)])
         allowed = frozenset(tokens[token] or self.config.vats).intersection(self.config.vats)
         if vat not in allowed:
-            raise _ApiError(403, [rules.error("forbidden_vat", path="vat", lang=lang, code="100403", vat=vat)])
+            raise _ApiError(
+                status=403,
+                errors=[rules.error("forbidden_vat", path="vat", lang=lang, code="100403", vat=vat)],
+            )
         if admin and self.config.admin_tokens is not None and token not in self.config.admin_tokens:
-            raise _ApiError(403, [rules.error("forbidden_admin", lang=lang, code="100403")])
+            raise _ApiError(status=403, errors=[rules.error("forbidden_admin", lang=lang, code="100403")])
         return _Caller(vat=vat, lang=lang, branch=headers.get("branch"), allowed_vats=allowed)
 
     async def _json_object(self, request: Request, caller: _Caller) -> dict[str, Any]:
@@ -188,22 +222,28 @@ class Emulator:
         except ValueError:
             body = None
         if not isinstance(body, dict):
-            raise _ApiError(400, [rules.error("body_json", lang=caller.lang)])
+            raise _ApiError(status=400, errors=[rules.error("body_json", lang=caller.lang)])
         return body
 
     def _expect_type(self, body: Mapping[str, Any], key: str, kind: type, caller: _Caller) -> None:
         value = body.get(key)
         if value is not None and not isinstance(value, kind):
             name = {dict: "an object", str: "a string", list: "an array"}[kind]
-            raise _ApiError(400, [rules.error("body_type", path=key, lang=caller.lang, field=key, kind=name)])
+            raise _ApiError(
+                status=400,
+                errors=[rules.error("body_type", path=key, lang=caller.lang, field=key, kind=name)],
+            )
 
     async def _upload(self, request: Request, caller: _Caller) -> tuple[str, bytes]:
         device_id = request.headers.get("device-id")
         if not device_id:
-            raise _ApiError(400, [rules.error("mandatory", path="device-id", lang=caller.lang, field="device-id")])
+            raise _ApiError(
+                status=400,
+                errors=[rules.error("mandatory", path="device-id", lang=caller.lang, field="device-id")],
+            )
         data = await self._multipart_file(request, caller, "file")
         if data is None:
-            raise _ApiError(400, [rules.error("file_missing", path="file", lang=caller.lang)])
+            raise _ApiError(status=400, errors=[rules.error("file_missing", path="file", lang=caller.lang)])
         return device_id, data
 
     async def _multipart_file(self, request: Request, caller: _Caller, name: str) -> bytes | None:
@@ -248,7 +288,9 @@ class Emulator:
         try:
             return documents.parse_invoice_xml(xml)
         except documents.InvalidXmlError as exc:
-            raise _ApiError(400, [rules.error("xml_invalid", path="file", lang=caller.lang, reason=exc)]) from None
+            raise _ApiError(
+                status=400, errors=[rules.error("xml_invalid", path="file", lang=caller.lang, reason=exc)]
+            ) from None
 
     def _process(
         self, caller: _Caller, *, device_id: str | None, einvoice: dict[str, Any] | None, asynchronous: bool
@@ -272,7 +314,9 @@ class Emulator:
             else:
                 if asynchronous and rules.is_simplified(einvoice) is False:
                     errors.append(
-                        rules.error("async_simplified_only", path="EInvoice.InvoiceTypeCode.name", lang=caller.lang)
+                        rules.error(
+                            "async_simplified_only", path="EInvoice.InvoiceTypeCode.name", lang=caller.lang
+                        )
                     )
                 errors += rules.validate_einvoice(
                     einvoice, vat=caller.vat, today=self._today(now), lang=caller.lang
@@ -312,10 +356,9 @@ class Emulator:
         device.icv, device.last_hash = icv, digest
         self._store.put_device(device)
         simplified = bool(rules.is_simplified(einvoice))
+        status = "REPORTED" if simplified else "CLEARED"
         if asynchronous:
             status = "PENDING"
-        else:
-            status = "REPORTED" if simplified else "CLEARED"
         record = InvoiceRecord(
             unique_id=identity.unique_id,
             vat=identity.vat,
@@ -364,7 +407,9 @@ class Emulator:
             number=identity.number if identity else rules.invoice_number(einvoice) or "",
             type_code=identity.type_code if identity else rules.type_code(einvoice) or "",
             type_name=rules.type_name(einvoice),
-            issue_date=identity.issue_date or "" if identity else _str_or_none(einvoice.get("IssueDate")) or "",
+            issue_date=(identity.issue_date or "")
+            if identity
+            else (_str_or_none(einvoice.get("IssueDate")) or ""),
             issue_time=_str_or_none(einvoice.get("IssueTime")),
             method=method,
             status="NOT_GENERATED",
@@ -380,12 +425,16 @@ class Emulator:
             branch=caller.branch,
         )
 
-    def _device_errors(self, device_id: Any, caller: _Caller, now: float, *, path: str) -> list[dict[str, Any]]:
+    def _device_errors(
+        self, device_id: Any, caller: _Caller, now: float, *, path: str
+    ) -> list[dict[str, Any]]:
         if not device_id:
             return [rules.error("mandatory", path=path, lang=caller.lang, field=path)]
         device = self._store.device(device_id)
         if device is None or device.vat != caller.vat:
-            return [rules.error("device_unknown", path=path, lang=caller.lang, device=device_id, vat=caller.vat)]
+            return [
+                rules.error("device_unknown", path=path, lang=caller.lang, device=device_id, vat=caller.vat)
+            ]
         if not self._device_ready(device, now):
             return [rules.error("device_not_ready", path=path, lang=caller.lang, device=device_id)]
         return []
@@ -451,13 +500,26 @@ class Emulator:
         }
 
     def _invoice_bytes(self, record: InvoiceRecord, lang: str, now: float) -> bytes:
-        """Return the rendered Get-invoice answer, cached per status and language (it is read a lot)."""
-        key = f"json:{record.effective_status(now)}:{lang}"
-        body = record.cache.get(key)
-        if body is None:
-            body = json.dumps(self._invoice_body(record, lang, now), ensure_ascii=False).encode()
-            record.cache[key] = body
-        return body
+        """Return the Get-invoice answer of ``record`` as JSON bytes, cached: it is by far the most read."""
+        return self._rendered(
+            record,
+            f"json:{record.effective_status(now)}:{lang}",
+            lambda: json.dumps(self._invoice_body(record, lang, now), ensure_ascii=False).encode(),
+        )
+
+    def _rendered(self, record: InvoiceRecord, key: str, render: Callable[[], bytes]) -> bytes:
+        entry = self._renderings.get(record.unique_id)
+        if entry is None or entry[0] is not record:
+            entry = (record, {})
+            self._renderings[record.unique_id] = entry
+            if len(self._renderings) > RENDER_CACHE_SIZE:
+                self._renderings.popitem(last=False)
+        else:
+            self._renderings.move_to_end(record.unique_id)
+        rendering = entry[1].get(key)
+        if rendering is None:
+            rendering = entry[1][key] = render()
+        return rendering
 
     # ------------------------------------------------------------------------------------------------
     # 4: client-signed XML (the client owns the ICV/PIH chain; answers in ZATCA's shape)
@@ -480,15 +542,31 @@ class Emulator:
                     errors.append(_number_reused(existing, caller))
                     reused = True
             errors += self._device_errors(device_id, caller, now, path="device-id")
-            errors += rules.validate_einvoice(einvoice, vat=caller.vat, today=self._today(now), lang=caller.lang)
+            errors += rules.validate_einvoice(
+                einvoice, vat=caller.vat, today=self._today(now), lang=caller.lang
+            )
             icv = _int_or_none(einvoice.get("ICV"))
             pih = rules.text(einvoice.get("PIH"))
             if icv is None:
-                errors.append(rules.error("icv_missing", path="ICV", lang=caller.lang, code=rules.CODE_ZATCA,
-                                          source=rules.SOURCE_ZATCA))
+                errors.append(
+                    rules.error(
+                        "icv_missing",
+                        path="ICV",
+                        lang=caller.lang,
+                        code=rules.CODE_ZATCA,
+                        source=rules.SOURCE_ZATCA,
+                    )
+                )
             if pih is None:
-                errors.append(rules.error("pih_missing", path="PIH", lang=caller.lang, code=rules.CODE_ZATCA,
-                                          source=rules.SOURCE_ZATCA))
+                errors.append(
+                    rules.error(
+                        "pih_missing",
+                        path="PIH",
+                        lang=caller.lang,
+                        code=rules.CODE_ZATCA,
+                        source=rules.SOURCE_ZATCA,
+                    )
+                )
             if errors:
                 record = self._rejection(identity, einvoice, device_id, caller, now, errors, method="OFFLINE")
                 record.validation = _zatca_answer(record, lang=caller.lang)
@@ -523,10 +601,9 @@ class Emulator:
         device.icv, device.last_hash = max(icv, device.icv), digest
         self._store.put_device(device)
         simplified = bool(rules.is_simplified(einvoice))
+        status = "REPORTED" if simplified else "CLEARED"
         if warnings:
             status = "ACCEPTED_WITH_WARNING"
-        else:
-            status = "REPORTED" if simplified else "CLEARED"
         record = InvoiceRecord(
             unique_id=identity.unique_id,
             vat=identity.vat,
@@ -564,8 +641,10 @@ class Emulator:
         identity, unique_id = self._query_identity(request.query_params, caller)
         record = self._find(unique_id, identity)
         if record is None:
-            raise _ApiError(404, [_not_found(caller.lang)])
-        return Response(self._invoice_bytes(record, caller.lang, self._clock()), media_type="application/json")
+            raise _ApiError(status=404, errors=[_not_found(caller.lang)])
+        return Response(
+            self._invoice_bytes(record, caller.lang, self._clock()), media_type="application/json"
+        )
 
     def _query_identity(
         self, params: Mapping[str, str], caller: _Caller, *, alternatives: bool = False
@@ -575,7 +654,10 @@ class Emulator:
         if unique_id and not alternatives:
             vat = unique_id.split("_", 1)[0]
             if rules.validate_vat(vat) and vat not in caller.allowed_vats:
-                raise _ApiError(403, [rules.error("forbidden_vat", lang=caller.lang, code="100403", vat=vat)])
+                raise _ApiError(
+                    status=403,
+                    errors=[rules.error("forbidden_vat", lang=caller.lang, code="100403", vat=vat)],
+                )
             return None, unique_id
         names = {
             "number": ("invoiceNumber", "documentNumber"),
@@ -583,7 +665,9 @@ class Emulator:
             "date": ("issueDate", "documentDate"),
             "vat": ("vat", "taxpayerId"),
         }
-        values = {key: next((params[n] for n in options if params.get(n)), None) for key, options in names.items()}
+        values = {
+            key: next((params[n] for n in options if params.get(n)), None) for key, options in names.items()
+        }
         identity, errors = _identity_from_values(
             number=values["number"],
             document_type=values["type"],
@@ -593,9 +677,12 @@ class Emulator:
             names={key: options[0] for key, options in names.items()},
         )
         if identity is None:
-            raise _ApiError(400, errors)
+            raise _ApiError(status=400, errors=errors)
         if identity.vat not in caller.allowed_vats:
-            raise _ApiError(403, [rules.error("forbidden_vat", lang=caller.lang, code="100403", vat=identity.vat)])
+            raise _ApiError(
+                status=403,
+                errors=[rules.error("forbidden_vat", lang=caller.lang, code="100403", vat=identity.vat)],
+            )
         return identity, identity.unique_id
 
     def _find(self, unique_id: str, identity: _Identity | None) -> InvoiceRecord | None:
@@ -609,13 +696,23 @@ class Emulator:
         self._expect_type(body, "Invoices", list, caller)
         items = body.get("Invoices") or []
         if not 1 <= len(items) <= BULK_LIMIT:
-            raise _ApiError(400, [rules.error("bulk_size", path="Invoices", lang=caller.lang, limit=BULK_LIMIT)])
+            raise _ApiError(
+                status=400,
+                errors=[rules.error("bulk_size", path="Invoices", lang=caller.lang, limit=BULK_LIMIT)],
+            )
         method = body.get("methodOfGeneration")
         if method is not None and method not in GENERATION_METHODS:
             raise _ApiError(
-                400,
-                [rules.error("format", path="methodOfGeneration", lang=caller.lang, field="methodOfGeneration",
-                             format="ONLINE|OFFLINE")],
+                status=400,
+                errors=[
+                    rules.error(
+                        "format",
+                        path="methodOfGeneration",
+                        lang=caller.lang,
+                        field="methodOfGeneration",
+                        format="ONLINE|OFFLINE",
+                    )
+                ],
             )
         now = self._clock()
         return JSONResponse({"Invoices": [self._bulk_item(item, method, caller, now) for item in items]})
@@ -642,7 +739,8 @@ class Emulator:
             return {
                 "invoiceNumber": item.get("invoiceNumber") or (identity.number if identity else None),
                 "uniqueId": unique_id,
-                "invoiceType": item.get("invoiceType") or (rules.TYPE_CODES[identity.type_code] if identity else None),
+                "invoiceType": item.get("invoiceType")
+                or (rules.TYPE_CODES[identity.type_code] if identity else None),
                 "issueDate": item.get("issueDate"),
                 "einvoiceStatus": None,
                 "ErrorList": errors or [_not_found(caller.lang)],
@@ -664,23 +762,29 @@ class Emulator:
         identity, unique_id = self._query_identity(params, caller, alternatives=True)
         record = self._find(unique_id, identity)
         if record is None:
-            raise _ApiError(404, [_not_found(caller.lang)])
+            raise _ApiError(status=404, errors=[_not_found(caller.lang)])
         if not record.succeeded or record.xml is None:
             raise _ApiError(
-                400,
-                [rules.error("not_generated", lang=caller.lang, number=record.number, status=record.invoice_status)],
+                status=400,
+                errors=[
+                    rules.error(
+                        "not_generated", lang=caller.lang, number=record.number, status=record.invoice_status
+                    )
+                ],
             )
         return record
 
     async def _print_pdf(self, request: Request, caller: _Caller) -> Response:
         record = self._generated_invoice(request.query_params, caller)
-        pdf = record.cache.get("pdf")
-        if pdf is None:
-            assert record.xml is not None
-            pdf = documents.build_invoice_pdf(
-                invoice=record.einvoice or {}, xml=record.xml, xml_filename=_xml_filename(record)
-            )
-            record.cache["pdf"] = pdf
+        xml = record.xml
+        assert xml is not None
+        pdf = self._rendered(
+            record,
+            "pdf",
+            lambda: documents.build_invoice_pdf(
+                invoice=record.einvoice or {}, xml=xml, xml_filename=_xml_filename(record)
+            ),
+        )
         return Response(pdf, media_type="application/pdf", headers=_pdf_disposition(record))
 
     async def _embedded_pdf(self, request: Request, caller: _Caller) -> Response:
@@ -688,9 +792,16 @@ class Emulator:
         response_type = params.get("pdfTypeResponse") or "PDF_FILE"
         if response_type not in PDF_RESPONSE_TYPES:
             raise _ApiError(
-                400,
-                [rules.error("format", path="pdfTypeResponse", lang=caller.lang, field="pdfTypeResponse",
-                             format="PDF_FILE|PDF_BASE64")],
+                status=400,
+                errors=[
+                    rules.error(
+                        "format",
+                        path="pdfTypeResponse",
+                        lang=caller.lang,
+                        field="pdfTypeResponse",
+                        format="PDF_FILE|PDF_BASE64",
+                    )
+                ],
             )
         record = self._generated_invoice(params, caller)
         pdf = await self._uploaded_pdf(request, caller)
@@ -698,7 +809,9 @@ class Emulator:
         try:
             merged = documents.embed_xml_in_pdf(pdf, xml=record.xml, xml_filename=_xml_filename(record))
         except documents.InvalidPdfError as exc:
-            raise _ApiError(400, [rules.error("pdf_invalid", path="file", lang=caller.lang, reason=exc)]) from None
+            raise _ApiError(
+                status=400, errors=[rules.error("pdf_invalid", path="file", lang=caller.lang, reason=exc)]
+            ) from None
         if response_type == "PDF_BASE64":
             return Response(base64.b64encode(merged), media_type="text/plain")
         return Response(merged, media_type="application/pdf", headers=_pdf_disposition(record))
@@ -718,11 +831,17 @@ class Emulator:
                 return base64.b64decode(encoded, validate=True)
             except (binascii.Error, ValueError):
                 raise _ApiError(
-                    400,
-                    [rules.error("invalid", path="base64EncodedPdfFile", lang=caller.lang,
-                                 field="base64EncodedPdfFile")],
+                    status=400,
+                    errors=[
+                        rules.error(
+                            "invalid",
+                            path="base64EncodedPdfFile",
+                            lang=caller.lang,
+                            field="base64EncodedPdfFile",
+                        )
+                    ],
                 ) from None
-        raise _ApiError(400, [rules.error("file_missing", path="file", lang=caller.lang)])
+        raise _ApiError(status=400, errors=[rules.error("file_missing", path="file", lang=caller.lang)])
 
     async def _email(self, request: Request, caller: _Caller) -> Response:
         body = await self._json_object(request, caller)
@@ -730,10 +849,16 @@ class Emulator:
         errors: list[dict[str, Any]] = []
         attachments = body.get("Attachments")
         details = rules.dig(attachments, "documentDetails")
-        identities: list[_Identity] = []
+        identities: list[tuple[int, _Identity]] = []
         if not isinstance(details, list) or not details:
-            errors.append(rules.error("mandatory", path="Attachments.documentDetails", lang=lang,
-                                      field="Attachments.documentDetails"))
+            errors.append(
+                rules.error(
+                    "mandatory",
+                    path="Attachments.documentDetails",
+                    lang=lang,
+                    field="Attachments.documentDetails",
+                )
+            )
         else:
             for index, detail in enumerate(details):
                 identity, detail_errors = _identity_from_values(
@@ -742,18 +867,30 @@ class Emulator:
                     issue_date=rules.dig(detail, "IssueDate"),
                     vat=rules.dig(detail, "Vat") or caller.vat,
                     lang=lang,
-                    names={"number": "InvoiceNumber", "type": "InvoiceType", "date": "IssueDate", "vat": "Vat"},
+                    names={
+                        "number": "InvoiceNumber",
+                        "type": "InvoiceType",
+                        "date": "IssueDate",
+                        "vat": "Vat",
+                    },
                     prefix=f"Attachments.documentDetails[{index}].",
                 )
                 errors += detail_errors
                 if identity is not None:
-                    identities.append(identity)
+                    identities.append((index, identity))
         preview = body.get("PreviewDetails")
         template = rules.dig(preview, "Template") or rules.dig(preview, "EmailTemplate")
         template_type = rules.dig(template, "Type")
         if template_type not in EMAIL_TEMPLATES:
-            errors.append(rules.error("format", path="PreviewDetails.Template.Type", lang=lang,
-                                      field="PreviewDetails.Template.Type", format="|".join(sorted(EMAIL_TEMPLATES))))
+            errors.append(
+                rules.error(
+                    "format",
+                    path="PreviewDetails.Template.Type",
+                    lang=lang,
+                    field="PreviewDetails.Template.Type",
+                    format="|".join(sorted(EMAIL_TEMPLATES)),
+                )
+            )
         recipients: dict[str, list[str]] = {"TO": [], "CC": []}
         parties = rules.dig(preview, "CounterParties") or rules.dig(preview, "CounterPartyDetails")
         for party_index, party in enumerate(rules.as_list(parties)):
@@ -763,25 +900,39 @@ class Emulator:
                 address = rules.dig(contact, "Email")
                 kind = rules.dig(contact, "EmailRecipientType") or "TO"
                 if not isinstance(address, str) or not EMAIL_PATTERN.match(address):
-                    errors.append(rules.error("email_invalid", path=f"{path}.Email", lang=lang, value=address))
+                    errors.append(
+                        rules.error("email_invalid", path=f"{path}.Email", lang=lang, value=address)
+                    )
                 elif kind not in recipients:
-                    errors.append(rules.error("format", path=f"{path}.EmailRecipientType", lang=lang,
-                                              field="EmailRecipientType", format="TO|CC"))
+                    errors.append(
+                        rules.error(
+                            "format",
+                            path=f"{path}.EmailRecipientType",
+                            lang=lang,
+                            field="EmailRecipientType",
+                            format="TO|CC",
+                        )
+                    )
                 else:
                     recipients[kind].append(address)
         if not recipients["TO"] and not errors:
-            errors.append(rules.error("mandatory", path="PreviewDetails.CounterParties", lang=lang,
-                                      field="PreviewDetails.CounterParties[].Contacts[] (TO)"))
+            errors.append(
+                rules.error(
+                    "mandatory",
+                    path="PreviewDetails.CounterParties",
+                    lang=lang,
+                    field="PreviewDetails.CounterParties[].Contacts[] (TO)",
+                )
+            )
         if errors:
-            raise _ApiError(400, errors)
+            raise _ApiError(status=400, errors=errors)
         missing = [
-            identity for identity in identities
-            if identity.vat not in caller.allowed_vats
-            or (record := self._find(identity.unique_id, identity)) is None
-            or not record.succeeded
+            _not_found(lang, path=f"Attachments.documentDetails[{index}]")
+            for index, identity in identities
+            if not self._sent_document_exists(identity, caller)
         ]
         if missing:
-            raise _ApiError(404, [_not_found(lang, path=f"Attachments.documentDetails: {i.number}") for i in missing])
+            raise _ApiError(status=404, errors=missing)
         email_id = uuid_module.uuid4().hex
         self._store.add_email(
             {
@@ -791,12 +942,18 @@ class Emulator:
                 "Template": template_type,
                 "To": recipients["TO"],
                 "Cc": recipients["CC"],
-                "Documents": [identity.unique_id for identity in identities],
+                "Documents": [identity.unique_id for _, identity in identities],
                 "PrintTemplateId": rules.dig(attachments, "printTemplateId"),
                 "DocumentType": rules.dig(attachments, "documentType"),
             }
         )
         return JSONResponse({"EmailId": email_id, "Status": "SENT", "ErrorList": []})
+
+    def _sent_document_exists(self, identity: _Identity, caller: _Caller) -> bool:
+        if identity.vat not in caller.allowed_vats:
+            return False
+        record = self._find(identity.unique_id, identity)
+        return record is not None and record.succeeded
 
     # ------------------------------------------------------------------------------------------------
     # 10-13: onboarding
@@ -817,24 +974,33 @@ class Emulator:
         if not isinstance(serial, str) or not EGS_SERIAL_PATTERN.match(serial):
             errors.append(rules.error("egs_serial", path="DeviceDetails.EgsSerialNumber", lang=caller.lang))
         if not isinstance(body.get("OrganizationDetails"), dict):
-            errors.append(rules.error("mandatory", path="OrganizationDetails", lang=caller.lang,
-                                      field="OrganizationDetails"))
+            errors.append(
+                rules.error(
+                    "mandatory", path="OrganizationDetails", lang=caller.lang, field="OrganizationDetails"
+                )
+            )
         if errors:
-            raise _ApiError(400, body={"DeviceId": None, "Status": "FAILED", "ErrorList": errors})
+            raise _ApiError(status=400, body={"DeviceId": None, "Status": "FAILED", "ErrorList": errors})
         assert isinstance(serial, str)
         with self._store.transaction():
             existing = self._store.device_by_serial(caller.vat, serial)
             if existing is not None:
-                warning = rules.error("device_exists", path="DeviceDetails.EgsSerialNumber", lang=caller.lang,
-                                      serial=serial)
-                return JSONResponse({"DeviceId": existing.device_id, "Status": "GENERATED", "ErrorList": [warning]})
+                warning = rules.error(
+                    "device_exists", path="DeviceDetails.EgsSerialNumber", lang=caller.lang, serial=serial
+                )
+                return JSONResponse(
+                    {"DeviceId": existing.device_id, "Status": "GENERATED", "ErrorList": [warning]}
+                )
             device = DeviceRecord(
                 device_id=str(uuid_module.uuid4()),
                 vat=caller.vat,
                 created_at=self._clock(),
                 egs_serial=serial,
                 csid_generated=with_otp,
-                details={"DeviceDetails": body["DeviceDetails"], "OrganizationDetails": body["OrganizationDetails"]},
+                details={
+                    "DeviceDetails": body["DeviceDetails"],
+                    "OrganizationDetails": body["OrganizationDetails"],
+                },
             )
             self._store.put_device(device)
         log.info("Registered device %s for VAT %s", device.device_id, caller.vat)
@@ -843,7 +1009,11 @@ class Emulator:
     def _otp_errors(self, body: Mapping[str, Any], caller: _Caller) -> list[dict[str, Any]]:
         otp = body.get("Otp")
         otp = str(otp) if isinstance(otp, (str, int)) and not isinstance(otp, bool) else None
-        if otp is None or not OTP_PATTERN.match(otp) or (self.config.otps is not None and otp not in self.config.otps):
+        if (
+            otp is None
+            or not OTP_PATTERN.match(otp)
+            or (self.config.otps is not None and otp not in self.config.otps)
+        ):
             return [rules.error("otp", path="Otp", lang=caller.lang)]
         return []
 
@@ -856,17 +1026,26 @@ class Emulator:
         if not device_id:
             errors.append(rules.error("mandatory", path="DeviceId", lang=caller.lang, field="DeviceId"))
         if errors:
-            raise _ApiError(400, body={**failed, "ErrorList": errors})
+            raise _ApiError(status=400, body={**failed, "ErrorList": errors})
         now = self._clock()
         with self._store.transaction():
             device = self._store.device(device_id)
             if device is None or device.vat != caller.vat:
-                not_found = rules.error("device_not_found", path="DeviceId", lang=caller.lang,
-                                        code=rules.CODE_NOT_FOUND, device=device_id)
-                raise _ApiError(404, body={**failed, "ErrorList": [not_found]})
+                not_found = rules.error(
+                    "device_not_found",
+                    path="DeviceId",
+                    lang=caller.lang,
+                    code=rules.CODE_NOT_FOUND,
+                    device=device_id,
+                )
+                raise _ApiError(status=404, body={**failed, "ErrorList": [not_found]})
             if device.csid_generated:
                 raise _ApiError(
-                    400, body={**failed, "ErrorList": [rules.error("csid_generated", path="DeviceId", lang=caller.lang)]}
+                    status=400,
+                    body={
+                        **failed,
+                        "ErrorList": [rules.error("csid_generated", path="DeviceId", lang=caller.lang)],
+                    },
                 )
             activity = ActivityRecord(
                 activity_id=secrets.token_hex(12),
@@ -892,9 +1071,10 @@ class Emulator:
         activity_id = request.path_params["activity_id"]
         activity = self._store.activity(activity_id)
         if activity is None or activity.vat != caller.vat:
-            not_found = rules.error("activity_not_found", lang=caller.lang, code=rules.CODE_NOT_FOUND,
-                                    activity=activity_id)
-            raise _ApiError(404, [not_found])
+            not_found = rules.error(
+                "activity_not_found", lang=caller.lang, code=rules.CODE_NOT_FOUND, activity=activity_id
+            )
+            raise _ApiError(status=404, errors=[not_found])
         now = self._clock()
         status = activity.status(now)
         done = status != "IN_PROGRESS"
@@ -982,20 +1162,35 @@ def _identity_from_values(
     names = names or {"number": "invoiceNumber", "type": "invoiceType", "date": "issueDate", "vat": "vat"}
     errors = []
     if not isinstance(number, str) or not number:
-        errors.append(rules.error("mandatory", path=prefix + names["number"], lang=lang, field=names["number"]))
+        errors.append(
+            rules.error("mandatory", path=prefix + names["number"], lang=lang, field=names["number"])
+        )
     code = rules.DOCUMENT_TYPES.get(document_type) if isinstance(document_type, str) else None
     if code is None and document_type in rules.TYPE_CODES:
         code = document_type
     if code is None:
-        errors.append(rules.error("format", path=prefix + names["type"], lang=lang, field=names["type"],
-                                  format="INV|CRN|DBN|RECEIPT"))
+        errors.append(
+            rules.error(
+                "format",
+                path=prefix + names["type"],
+                lang=lang,
+                field=names["type"],
+                format="INV|CRN|DBN|RECEIPT",
+            )
+        )
     parsed_date = rules.parse_date(issue_date)
     if parsed_date is None:
-        errors.append(rules.error("format", path=prefix + names["date"], lang=lang, field=names["date"],
-                                  format="YYYY-MM-DD"))
+        errors.append(
+            rules.error(
+                "format", path=prefix + names["date"], lang=lang, field=names["date"], format="YYYY-MM-DD"
+            )
+        )
     if not rules.validate_vat(vat):
-        errors.append(rules.error("format", path=prefix + names["vat"], lang=lang, field=names["vat"],
-                                  format="3xxxxxxxxxxxxx3"))
+        errors.append(
+            rules.error(
+                "format", path=prefix + names["vat"], lang=lang, field=names["vat"], format="3xxxxxxxxxxxxx3"
+            )
+        )
     if errors:
         return None, errors
     assert code is not None and parsed_date is not None
@@ -1032,8 +1227,16 @@ _RULE_ID = re.compile(r"^\[([A-Z0-9-]+)\]\s*")
 def _zatca_message(entry: dict[str, Any], kind: str) -> dict[str, Any]:
     match = _RULE_ID.match(entry["ErrorMessage"])
     code = match.group(1) if match else entry["ErrorCode"]
-    category = "KSA" if code.startswith(("BR-KSA", "KSA")) else ("EN" if code.startswith("BR-") else "CLEARTAX")
-    return {"type": kind, "code": code, "category": category, "message": entry["ErrorMessage"], "status": kind}
+    category = (
+        "KSA" if code.startswith(("BR-KSA", "KSA")) else ("EN" if code.startswith("BR-") else "CLEARTAX")
+    )
+    return {
+        "type": kind,
+        "code": code,
+        "category": category,
+        "message": entry["ErrorMessage"],
+        "status": kind,
+    }
 
 
 def _zatca_answer(record: InvoiceRecord, *, lang: str) -> dict[str, Any]:

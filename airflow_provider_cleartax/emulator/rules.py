@@ -92,7 +92,8 @@ MESSAGES: dict[str, tuple[str, str | None]] = {
     ),
     "buyer_vat_missing": (
         "[BR-KSA-81] Standard invoices must contain the buyer VAT number or group VAT number.",
-        "[BR-KSA-81] يجب أن تحتوي الفواتير الضريبية القياسية على الرقم الضريبي للمشتري أو الرقم الضريبي للمجموعة.",
+        "[BR-KSA-81] يجب أن تحتوي الفواتير الضريبية القياسية على الرقم الضريبي للمشتري"
+        " أو الرقم الضريبي للمجموعة.",
     ),
     "buyer_vat_format": (
         "[BR-KSA-44] Buyer VAT number must have 15 digits, starting and ending with 3.",
@@ -128,11 +129,14 @@ MESSAGES: dict[str, tuple[str, str | None]] = {
     ),
     "tax_sum": (
         "[BR-CO-14] Total VAT amount ({total}) must equal the sum of VAT subtotals ({subtotals}).",
-        "[BR-CO-14] يجب أن يساوي إجمالي ضريبة القيمة المضافة ({total}) مجموع المبالغ الفرعية للضريبة ({subtotals}).",
+        "[BR-CO-14] يجب أن يساوي إجمالي ضريبة القيمة المضافة ({total})"
+        " مجموع المبالغ الفرعية للضريبة ({subtotals}).",
     ),
     "inclusive_sum": (
-        "[BR-CO-15] Total with VAT ({inclusive}) must equal total without VAT ({exclusive}) plus VAT ({tax}).",
-        "[BR-CO-15] يجب أن يساوي الإجمالي شاملًا الضريبة ({inclusive}) الإجمالي دون الضريبة ({exclusive}) مضافًا إليه الضريبة ({tax}).",
+        "[BR-CO-15] Total with VAT ({inclusive}) must equal total without VAT ({exclusive})"
+        " plus VAT ({tax}).",
+        "[BR-CO-15] يجب أن يساوي الإجمالي شاملًا الضريبة ({inclusive})"
+        " الإجمالي دون الضريبة ({exclusive}) مضافًا إليه الضريبة ({tax}).",
     ),
     "exemption_code": (
         "[BR-KSA-69] VAT category {category} requires a TaxExemptionReasonCode from the VATEX-SA list.",
@@ -177,7 +181,10 @@ MESSAGES: dict[str, tuple[str, str | None]] = {
         "Header vat is mandatory: a 15-digit VAT number that starts and ends with 3.",
         "الترويسة vat إلزامية: رقم ضريبي من 15 رقمًا يبدأ وينتهي بالرقم 3.",
     ),
-    "forbidden_vat": ("The user has no rights on VAT {vat}.", "لا يملك المستخدم صلاحيات على الرقم الضريبي {vat}."),
+    "forbidden_vat": (
+        "The user has no rights on VAT {vat}.",
+        "لا يملك المستخدم صلاحيات على الرقم الضريبي {vat}.",
+    ),
     "forbidden_admin": (
         "Only admin users may onboard devices.",
         "يقتصر تسجيل الأجهزة على المستخدمين المسؤولين.",
@@ -264,7 +271,12 @@ def error(
     :param source: ``CLEARTAX`` or ``ZATCA``.
     :param values: values substituted into the message.
     """
-    return {"ErrorCode": code, "ErrorMessage": message(key, lang, **values), "ErrorSource": source, "Path": path}
+    return {
+        "ErrorCode": code,
+        "ErrorMessage": message(key, lang, **values),
+        "ErrorSource": source,
+        "Path": path,
+    }
 
 
 def dig(value: Any, *keys: str | int) -> Any:
@@ -458,11 +470,21 @@ def _check_header(check: _Checker, einvoice: dict[str, Any], today: date) -> Non
         check.mandatory("InvoiceTypeCode")
     else:
         if type_name(einvoice) is None:
-            check.input("format", "InvoiceTypeCode", "name", field=check.path("InvoiceTypeCode", "name"),
-                        format="01xxxxx|02xxxxx (x = 0|1)")
+            check.input(
+                "format",
+                "InvoiceTypeCode",
+                "name",
+                field=check.path("InvoiceTypeCode", "name"),
+                format="01xxxxx|02xxxxx (x = 0|1)",
+            )
         if type_code(einvoice) is None:
-            check.input("format", "InvoiceTypeCode", "value", field=check.path("InvoiceTypeCode", "value"),
-                        format="388|381|383|386")
+            check.input(
+                "format",
+                "InvoiceTypeCode",
+                "value",
+                field=check.path("InvoiceTypeCode", "value"),
+                format="388|381|383|386",
+            )
     issue_date = parse_date(einvoice.get("IssueDate"))
     if issue_date is None:
         check.input("format", "IssueDate", field=check.path("IssueDate"), format="YYYY-MM-DD")
@@ -474,7 +496,9 @@ def _check_header(check: _Checker, einvoice: dict[str, Any], today: date) -> Non
     if document_currency is not None and not (
         isinstance(document_currency, str) and re.fullmatch(r"[A-Z]{3}", document_currency)
     ):
-        check.input("format", "DocumentCurrencyCode", field=check.path("DocumentCurrencyCode"), format="ISO 4217")
+        check.input(
+            "format", "DocumentCurrencyCode", field=check.path("DocumentCurrencyCode"), format="ISO 4217"
+        )
     tax_currency = einvoice.get("TaxCurrencyCode")
     if tax_currency is not None and tax_currency != "SAR":
         check.zatca("tax_currency", "TaxCurrencyCode")
@@ -526,7 +550,8 @@ def _check_notes(check: _Checker, einvoice: dict[str, Any]) -> None:
     if type_code(einvoice) not in NOTE_TYPE_CODES:
         return
     references = [
-        text(dig(reference, "InvoiceDocumentReference", "ID")) for reference in as_list(einvoice.get("BillingReference"))
+        text(dig(reference, "InvoiceDocumentReference", "ID"))
+        for reference in as_list(einvoice.get("BillingReference"))
     ]
     if not any(references):
         check.zatca("billing_reference", "BillingReference")
@@ -580,8 +605,13 @@ def _check_totals(check: _Checker, einvoice: dict[str, Any]) -> None:
     if line_amounts and None not in line_amounts and "LineExtensionAmount" in values:
         line_sum = sum(line_amounts, Decimal(0))
         if abs(line_sum - values["LineExtensionAmount"]) > TOLERANCE:
-            check.zatca("line_sum", "LegalMonetaryTotal", "LineExtensionAmount",
-                        lines=line_sum, total=values["LineExtensionAmount"])
+            check.zatca(
+                "line_sum",
+                "LegalMonetaryTotal",
+                "LineExtensionAmount",
+                lines=line_sum,
+                total=values["LineExtensionAmount"],
+            )
     tax_totals = as_list(einvoice.get("TaxTotal"))
     if not tax_totals:
         check.mandatory("TaxTotal")
@@ -609,5 +639,11 @@ def _check_totals(check: _Checker, einvoice: dict[str, Any]) -> None:
     if document_tax is not None and {"TaxExclusiveAmount", "TaxInclusiveAmount"} <= values.keys():
         exclusive, inclusive = values["TaxExclusiveAmount"], values["TaxInclusiveAmount"]
         if abs(exclusive + document_tax - inclusive) > TOLERANCE:
-            check.zatca("inclusive_sum", "LegalMonetaryTotal", "TaxInclusiveAmount",
-                        inclusive=inclusive, exclusive=exclusive, tax=document_tax)
+            check.zatca(
+                "inclusive_sum",
+                "LegalMonetaryTotal",
+                "TaxInclusiveAmount",
+                inclusive=inclusive,
+                exclusive=exclusive,
+                tax=document_tax,
+            )

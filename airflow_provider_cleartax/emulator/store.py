@@ -74,8 +74,6 @@ class InvoiceRecord:
     validation: dict[str, Any] | None = None
     branch: str | None = None
     xml: bytes | None = field(default=None, repr=False)
-    #: Rendered answers and PDFs, per effective status; rebuilt after a restart.
-    cache: dict[str, bytes] = field(default_factory=dict, repr=False, compare=False)
 
     def effective_status(self, now: float) -> str:
         """Return the ``InvoiceStatus`` at ``now``: a due ``PENDING`` invoice is ``REPORTED``.
@@ -100,7 +98,8 @@ class DeviceRecord:
     :param vat: VAT the device belongs to.
     :param created_at: epoch seconds of registration.
     :param egs_serial: ``EgsSerialNumber`` given at onboarding.
-    :param csid_generated: whether the production CSID was requested (``generate-csid`` or ``register-device``).
+    :param csid_generated: whether the production CSID was requested (by ``generate-csid`` or
+        ``register-device``).
     :param activity_id: PCSID activity that decides when the device can generate.
     :param icv: last invoice counter used.
     :param last_hash: hash of the last invoice, ``None`` before the first one.
@@ -218,7 +217,7 @@ class Store:
             if self._db is not None:
                 self._db.execute(
                     "INSERT OR REPLACE INTO invoices (unique_id, data, xml) VALUES (?, ?, ?)",
-                    (record.unique_id, _dump(record, exclude=("xml", "cache")), record.xml),
+                    (record.unique_id, _dump(record, exclude=("xml",)), record.xml),
                 )
 
     def count_submission(self, unique_id: str) -> None:

@@ -1,4 +1,4 @@
-"""Fixtures of the emulator API tests: a real uvicorn server on loopback, a movable clock, invoice builders."""
+"""Fixtures of the emulator API tests: a uvicorn server on loopback, a movable clock, invoice builders."""
 
 from __future__ import annotations
 
@@ -57,7 +57,9 @@ def serve(app: Starlette) -> Iterator[str]:
 
     :param app: the ASGI app.
     """
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off"))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
+    )
     thread = threading.Thread(target=server.run, name="emulator-test-server", daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
@@ -82,8 +84,14 @@ class Env:
     client: httpx.Client
     root_url: str
 
-    def generate(self, einvoice: dict[str, Any], *, device_id: str = DEVICE_ID, path: str = "/v2/einvoices/generate",
-                 **kwargs: Any) -> httpx.Response:
+    def generate(
+        self,
+        einvoice: dict[str, Any],
+        *,
+        device_id: str = DEVICE_ID,
+        path: str = "/v2/einvoices/generate",
+        **kwargs: Any,
+    ) -> httpx.Response:
         """Post ``einvoice`` to a JSON generate endpoint."""
         return self.client.post(path, json={"DeviceId": device_id, "EInvoice": einvoice}, **kwargs)
 

@@ -51,7 +51,9 @@ def test_every_endpoint_rejects_a_missing_or_unknown_token(
     assert response.json() == AUTH_FAILED
 
 
-@pytest.mark.parametrize("header", ["X-Cleartax-Auth-Token", "x-cleartax-auth-token", "X-CLEARTAX-AUTH-TOKEN"])
+@pytest.mark.parametrize(
+    "header", ["X-Cleartax-Auth-Token", "x-cleartax-auth-token", "X-CLEARTAX-AUTH-TOKEN"]
+)
 def test_token_header_name_is_case_insensitive(env: Env, header: str) -> None:
     response = _call(env, "GET", "/v2/einvoices/data?uniqueId=nothing", {header: TOKEN, "VAT": VAT})
     assert response.status_code == 404
@@ -71,7 +73,9 @@ def test_vat_header_is_mandatory_and_well_formed(env: Env, vat: str | None) -> N
 
 
 def test_unknown_vat_is_forbidden(env: Env) -> None:
-    response = _call(env, "POST", "/v2/einvoices/generate", {"X-Cleartax-Auth-Token": TOKEN, "vat": "311111111111113"})
+    response = _call(
+        env, "POST", "/v2/einvoices/generate", {"X-Cleartax-Auth-Token": TOKEN, "vat": "311111111111113"}
+    )
     assert response.status_code == 403
 
 
@@ -81,8 +85,12 @@ def test_token_limited_to_other_vats_is_forbidden(make_env) -> None:
         tokens={"all": (), "only-other": (other_vat,)},
         vats={VAT: "Seller", other_vat: "Other"},
     )
-    allowed = _call(e, "GET", "/v2/einvoices/data?uniqueId=x", {"x-cleartax-auth-token": "all", "vat": other_vat})
-    forbidden = _call(e, "GET", "/v2/einvoices/data?uniqueId=x", {"x-cleartax-auth-token": "only-other", "vat": VAT})
+    allowed = _call(
+        e, "GET", "/v2/einvoices/data?uniqueId=x", {"x-cleartax-auth-token": "all", "vat": other_vat}
+    )
+    forbidden = _call(
+        e, "GET", "/v2/einvoices/data?uniqueId=x", {"x-cleartax-auth-token": "only-other", "vat": VAT}
+    )
     assert allowed.status_code == 404
     assert forbidden.status_code == 403
 
@@ -93,7 +101,10 @@ def test_lookup_of_a_vat_without_rights_is_forbidden(make_env) -> None:
     headers = {"x-cleartax-auth-token": "mine", "vat": VAT}
     by_id = _call(e, "GET", f"/v2/einvoices/data?uniqueId={other_vat}_A_388_2026", headers)
     by_fields = _call(
-        e, "GET", f"/v2/einvoices/data?invoiceNumber=A&invoiceType=INV&issueDate=2026-03-15&vat={other_vat}", headers
+        e,
+        "GET",
+        f"/v2/einvoices/data?invoiceNumber=A&invoiceType=INV&issueDate=2026-03-15&vat={other_vat}",
+        headers,
     )
     assert (by_id.status_code, by_fields.status_code) == (403, 403)
 
@@ -106,8 +117,12 @@ def test_onboarding_needs_an_admin_token(make_env) -> None:
         "Otp": "123456",
     }
     with httpx.Client(base_url=e.root_url + API_PREFIX, timeout=10) as client:
-        clerk = client.post("/onboarding/register-device", json=body, headers={"X-Cleartax-Auth-Token": "clerk", "vat": VAT})
-        admin = client.post("/onboarding/register-device", json=body, headers={"X-Cleartax-Auth-Token": "admin", "vat": VAT})
+        clerk = client.post(
+            "/onboarding/register-device", json=body, headers={"X-Cleartax-Auth-Token": "clerk", "vat": VAT}
+        )
+        admin = client.post(
+            "/onboarding/register-device", json=body, headers={"X-Cleartax-Auth-Token": "admin", "vat": VAT}
+        )
         # Non-onboarding endpoints stay open to the clerk.
         invoice = client.post(
             "/v2/einvoices/generate",

@@ -11,12 +11,38 @@ import pytest
 
 from airflow_provider_cleartax.emulator import documents
 from airflow_provider_cleartax.emulator.api import FIRST_PIH
-from tests.emulator.conftest import BUYER_VAT, DEVICE_ID, VAT, Env, make_invoice, mutate, simplified, unique_id
+from tests.emulator.conftest import (
+    BUYER_VAT,
+    DEVICE_ID,
+    VAT,
+    Env,
+    make_invoice,
+    mutate,
+    simplified,
+    unique_id,
+)
 
 RESPONSE_FIELDS = {
-    "DeviceId", "Status", "QrCodeStatus", "InvoiceStatus", "UUID", "ICV", "PIH", "InvoiceHash", "QRCode",
-    "RawQRCode", "InvoiceXml", "IssueDate", "IssueTime", "GeneratedDate", "GeneratedTime", "SellerVatNumber",
-    "BuyerVatNumber", "ErrorList", "WarningList", "Message",
+    "DeviceId",
+    "Status",
+    "QrCodeStatus",
+    "InvoiceStatus",
+    "UUID",
+    "ICV",
+    "PIH",
+    "InvoiceHash",
+    "QRCode",
+    "RawQRCode",
+    "InvoiceXml",
+    "IssueDate",
+    "IssueTime",
+    "GeneratedDate",
+    "GeneratedTime",
+    "SellerVatNumber",
+    "BuyerVatNumber",
+    "ErrorList",
+    "WarningList",
+    "Message",
 }
 
 
@@ -87,7 +113,9 @@ def test_duplicate_returns_stored_result_with_warning_and_no_new_icv(env: Env) -
 
 
 def test_rejection_is_stored_but_a_fixed_resubmission_is_processed(env: Env) -> None:
-    broken = mutate(make_invoice(), lambda e: e["AccountingSupplierParty"]["Party"]["PostalAddress"].pop("StreetName"))
+    broken = mutate(
+        make_invoice(), lambda e: e["AccountingSupplierParty"]["Party"]["PostalAddress"].pop("StreetName")
+    )
     rejected = env.generate(broken).json()
     assert rejected["InvoiceStatus"] == "NOT_CLEARED"
     assert rejected["Status"] == "NOT_GENERATED"
@@ -98,6 +126,7 @@ def test_rejection_is_stored_but_a_fixed_resubmission_is_processed(env: Env) -> 
 
     fixed = env.generate(make_invoice()).json()
     assert fixed["InvoiceStatus"] == "CLEARED"
+    assert env.client.get("/v2/einvoices/data", params={"uniqueId": unique_id("INV-0001")}).json() == fixed
     assert fixed["ICV"] == 1  # the rejection consumed no counter
     assert fixed["WarningList"] == []
     assert env.emulator.invoice_statuses() == {unique_id("INV-0001"): "CLEARED"}
@@ -148,8 +177,14 @@ def test_missing_einvoice_is_a_business_rejection(env: Env) -> None:
 
 @pytest.mark.parametrize(
     "content",
-    [b"{not json", b"[]", b'"text"', b'{"DeviceId": 5, "EInvoice": {}}', b'{"DeviceId": "x", "EInvoice": []}',
-     b'{"DeviceId": "x", "EInvoice": {}, "CustomFields": "a"}'],
+    [
+        b"{not json",
+        b"[]",
+        b'"text"',
+        b'{"DeviceId": 5, "EInvoice": {}}',
+        b'{"DeviceId": "x", "EInvoice": []}',
+        b'{"DeviceId": "x", "EInvoice": {}, "CustomFields": "a"}',
+    ],
     ids=["malformed", "array", "string", "device-number", "einvoice-array", "customfields-string"],
 )
 @pytest.mark.parametrize("path", ["/v2/einvoices/generate", "/v2/einvoices/generate/async"])
@@ -161,9 +196,15 @@ def test_malformed_bodies_are_400(env: Env, content: bytes, path: str) -> None:
 
 def test_garbage_inside_einvoice_is_rejected_not_crashed(env: Env) -> None:
     garbage = {
-        "ID": 7, "InvoiceTypeCode": "388", "IssueDate": 20260315, "AccountingSupplierParty": [],
-        "TaxTotal": "x", "LegalMonetaryTotal": {"LineExtensionAmount": {"value": "abc"}}, "InvoiceLine": [None, 3],
-        "Delivery": "tomorrow", "BillingReference": 1,
+        "ID": 7,
+        "InvoiceTypeCode": "388",
+        "IssueDate": 20260315,
+        "AccountingSupplierParty": [],
+        "TaxTotal": "x",
+        "LegalMonetaryTotal": {"LineExtensionAmount": {"value": "abc"}},
+        "InvoiceLine": [None, 3],
+        "Delivery": "tomorrow",
+        "BillingReference": 1,
     }
     response = env.generate(garbage)
     assert response.status_code == 200
@@ -180,7 +221,9 @@ def test_async_answers_pending_then_reported_after_the_delay(env: Env) -> None:
     assert env.client.get("/v2/einvoices/data", params={"uniqueId": uid}).json()["InvoiceStatus"] == "PENDING"
     assert env.emulator.invoice_statuses()[uid] == "PENDING"
     env.clock.advance(0.1)
-    assert env.client.get("/v2/einvoices/data", params={"uniqueId": uid}).json()["InvoiceStatus"] == "REPORTED"
+    assert (
+        env.client.get("/v2/einvoices/data", params={"uniqueId": uid}).json()["InvoiceStatus"] == "REPORTED"
+    )
     assert env.emulator.invoice_statuses()[uid] == "REPORTED"
 
 
@@ -213,7 +256,9 @@ def test_async_with_the_real_clock(make_env) -> None:
     deadline = time.monotonic() + 10
     while status == "PENDING" and time.monotonic() < deadline:
         time.sleep(0.05)
-        status = e.client.get("/v2/einvoices/data", params={"uniqueId": unique_id("SIM-0001")}).json()["InvoiceStatus"]
+        status = e.client.get("/v2/einvoices/data", params={"uniqueId": unique_id("SIM-0001")}).json()[
+            "InvoiceStatus"
+        ]
     assert status == "REPORTED"
 
 
@@ -234,11 +279,15 @@ def test_generate_with_file_applies_the_rules(env: Env) -> None:
     assert "BR-KSA-68" in body["ErrorList"][0]["ErrorMessage"]
 
 
-@pytest.mark.parametrize("path", ["/v2/einvoices/generate-with-file", "/v2/einvoices/generate-with-file-offline"])
+@pytest.mark.parametrize(
+    "path", ["/v2/einvoices/generate-with-file", "/v2/einvoices/generate-with-file-offline"]
+)
 def test_upload_errors_are_400(env: Env, path: str) -> None:
     xml = _signed_xml(make_invoice(), icv=1, pih=FIRST_PIH)
     no_device = _upload(env, path, xml, device_id=None)
-    no_file = env.client.post(path, data={"other": "x"}, files={"x": ("a", b"b")}, headers={"device-id": DEVICE_ID})
+    no_file = env.client.post(
+        path, data={"other": "x"}, files={"x": ("a", b"b")}, headers={"device-id": DEVICE_ID}
+    )
     bad_xml = _upload(env, path, b"<Invoice><unclosed>")
     assert [r.status_code for r in (no_device, no_file, bad_xml)] == [400, 400, 400]
     assert no_device.json()["ErrorList"][0]["Path"] == "device-id"
@@ -279,7 +328,9 @@ def test_offline_broken_chain_is_a_warning(env: Env) -> None:
 
 def test_offline_rule_violation_is_an_error_with_200(env: Env) -> None:
     broken = mutate(make_invoice(), lambda e: e.update(TaxCurrencyCode="USD"))
-    response = _upload(env, "/v2/einvoices/generate-with-file-offline", _signed_xml(broken, icv=1, pih=FIRST_PIH))
+    response = _upload(
+        env, "/v2/einvoices/generate-with-file-offline", _signed_xml(broken, icv=1, pih=FIRST_PIH)
+    )
     assert response.status_code == 200
     body = response.json()
     assert body["validationResults"]["status"] == "ERROR"
@@ -313,5 +364,8 @@ def test_submission_counts_cover_every_generate_endpoint(env: Env) -> None:
     _upload(env, "/v2/einvoices/generate-with-file-offline", _signed_xml(make_invoice("A-4"), icv=9, pih="x"))
     env.generate(make_invoice("A-1"))
     assert env.emulator.submission_counts() == {
-        unique_id("A-1"): 2, unique_id("A-2"): 1, unique_id("A-3"): 1, unique_id("A-4"): 1,
+        unique_id("A-1"): 2,
+        unique_id("A-2"): 1,
+        unique_id("A-3"): 1,
+        unique_id("A-4"): 1,
     }

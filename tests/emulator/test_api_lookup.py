@@ -17,7 +17,9 @@ EMBED = "/v2/einvoices/embeddedpdf"
 EMAIL = "/v1/emails"
 
 
-def _query(number: str = "INV-0001", document_type: str = "INV", issue_date: str = "2026-03-15") -> dict[str, str]:
+def _query(
+    number: str = "INV-0001", document_type: str = "INV", issue_date: str = "2026-03-15"
+) -> dict[str, str]:
     return {"invoiceNumber": number, "invoiceType": document_type, "issueDate": issue_date, "vat": VAT}
 
 
@@ -47,7 +49,12 @@ def test_invoice_number_with_slash_round_trips(env: Env) -> None:
 
 @pytest.mark.parametrize(
     "params",
-    [{"uniqueId": unique_id("NOPE")}, _query("NOPE"), _query(issue_date="2026-03-14"), _query(document_type="CRN")],
+    [
+        {"uniqueId": unique_id("NOPE")},
+        _query("NOPE"),
+        _query(issue_date="2026-03-14"),
+        _query(document_type="CRN"),
+    ],
     ids=["unique-id", "fields", "other-date", "other-type"],
 )
 def test_unknown_invoice_is_404_with_6003(env: Env, params: dict[str, str]) -> None:
@@ -60,8 +67,13 @@ def test_unknown_invoice_is_404_with_6003(env: Env, params: dict[str, str]) -> N
 
 @pytest.mark.parametrize(
     "params",
-    [{}, {"invoiceNumber": "A"}, {**_query(), "invoiceType": "XYZ"}, {**_query(), "issueDate": "2026-3-5"},
-     {**_query(), "vat": "123"}],
+    [
+        {},
+        {"invoiceNumber": "A"},
+        {**_query(), "invoiceType": "XYZ"},
+        {**_query(), "issueDate": "2026-3-5"},
+        {**_query(), "vat": "123"},
+    ],
     ids=["nothing", "number-only", "bad-type", "bad-date", "bad-vat"],
 )
 def test_get_invoice_with_bad_query_is_400(env: Env, params: dict[str, str]) -> None:
@@ -84,8 +96,12 @@ def test_bulk_answers_each_identity_in_order(env: Env) -> None:
     items = response.json()["Invoices"]
     assert [item["einvoiceStatus"] for item in items] == ["PENDING", "CLEARED", None, None]
     assert items[0] == {
-        "invoiceNumber": "B-2", "uniqueId": unique_id("B-2"), "invoiceType": "INV", "issueDate": "2026-03-15",
-        "einvoiceStatus": "PENDING", "ErrorList": [],
+        "invoiceNumber": "B-2",
+        "uniqueId": unique_id("B-2"),
+        "invoiceType": "INV",
+        "issueDate": "2026-03-15",
+        "einvoiceStatus": "PENDING",
+        "ErrorList": [],
     }
     assert items[1]["uniqueId"] == unique_id("B-1")
     assert items[2]["uniqueId"] == unique_id("B-404")
@@ -98,7 +114,9 @@ def test_bulk_answers_each_identity_in_order(env: Env) -> None:
 
 def test_bulk_shows_rejections_with_their_errors(env: Env) -> None:
     env.generate(mutate(make_invoice(), lambda e: e.update(TaxCurrencyCode="USD")))
-    [item] = env.client.post(BULK, json={"Invoices": [{"uniqueId": unique_id("INV-0001")}]}).json()["Invoices"]
+    [item] = env.client.post(BULK, json={"Invoices": [{"uniqueId": unique_id("INV-0001")}]}).json()[
+        "Invoices"
+    ]
     assert item["einvoiceStatus"] == "NOT_CLEARED"
     assert item["ErrorList"][0]["ErrorCode"] == "8001"
 
@@ -151,7 +169,12 @@ def test_print_returns_a_pdf_with_the_invoice_xml_inside(env: Env) -> None:
 
 def test_print_accepts_the_alternative_query_names(env: Env) -> None:
     env.generate(make_invoice())
-    params = {"documentNumber": "INV-0001", "documentType": "INV", "documentDate": "2026-03-15", "taxpayerId": VAT}
+    params = {
+        "documentNumber": "INV-0001",
+        "documentType": "INV",
+        "documentDate": "2026-03-15",
+        "taxpayerId": VAT,
+    }
     response = env.client.get(PRINT, params=params)
     assert response.status_code == 200
     assert response.content.startswith(b"%PDF")
@@ -189,10 +212,13 @@ def test_embedded_pdf_from_base64_answers_base64(env: Env) -> None:
     generated = env.generate(make_invoice()).json()
     encoded = base64.b64encode(own).decode()
     as_form = env.client.post(
-        EMBED, params={**_query(), "pdfTypeResponse": "PDF_BASE64"}, files={"base64EncodedPdfFile": (None, encoded)}
+        EMBED,
+        params={**_query(), "pdfTypeResponse": "PDF_BASE64"},
+        files={"base64EncodedPdfFile": (None, encoded)},
     )
-    as_json = env.client.post(EMBED, params={**_query(), "pdfTypeResponse": "PDF_BASE64"},
-                              json={"base64EncodedPdfFile": encoded})
+    as_json = env.client.post(
+        EMBED, params={**_query(), "pdfTypeResponse": "PDF_BASE64"}, json={"base64EncodedPdfFile": encoded}
+    )
     for response in (as_form, as_json):
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/plain")
@@ -217,12 +243,18 @@ def test_embedded_pdf_errors_are_json_arrays(env: Env) -> None:
 
 
 def _email_body(*, new_keys: bool = True, email: str = "buyer@example.com", number: str = "INV-0001") -> dict:
-    contacts = [{"Email": email, "EmailRecipientType": "TO"}, {"Email": "cc@example.com", "EmailRecipientType": "CC"}]
+    contacts = [
+        {"Email": email, "EmailRecipientType": "TO"},
+        {"Email": "cc@example.com", "EmailRecipientType": "CC"},
+    ]
     documents_ = [{"InvoiceNumber": number, "IssueDate": "2026-03-15", "InvoiceType": "INV", "Vat": VAT}]
     preview = (
         {"Template": {"Type": "INVOICE_GENERATED"}, "CounterParties": [{"Contacts": contacts}]}
         if new_keys
-        else {"EmailTemplate": {"Type": "INVOICE_PAYMENT_REMINDER"}, "CounterPartyDetails": [{"ContactDetails": contacts}]}
+        else {
+            "EmailTemplate": {"Type": "INVOICE_PAYMENT_REMINDER"},
+            "CounterPartyDetails": [{"ContactDetails": contacts}],
+        }
     )
     return {
         "Attachments": {"documentDetails": documents_, "printTemplateId": "39", "documentType": "EINVOICE"},

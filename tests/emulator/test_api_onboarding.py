@@ -136,7 +136,9 @@ def test_csid_for_unknown_device_or_bad_otp(env: Env) -> None:
 def test_failed_pcsid_is_http_500(make_env) -> None:
     e = make_env(pcsid_fail=True, pcsid_delay=0.5)
     device_id = e.client.post(CSR, json=_device_body(otp=None)).json()["DeviceId"]
-    activity_id = e.client.post(CSID, json={"DeviceId": device_id, "Otp": "123456"}).json()["PcsidGenerationActivityId"]
+    activity_id = e.client.post(CSID, json={"DeviceId": device_id, "Otp": "123456"}).json()[
+        "PcsidGenerationActivityId"
+    ]
     assert _status(e, activity_id).json()["Status"] == "IN_PROGRESS"
     e.clock.advance(0.5)
     failed = _status(e, activity_id)

@@ -12,7 +12,12 @@ def _email(number: str) -> dict:
     return {
         "Attachments": {
             "documentDetails": [
-                {"InvoiceNumber": number, "IssueDate": "2026-03-15", "InvoiceType": "INV", "Vat": "300000000000003"}
+                {
+                    "InvoiceNumber": number,
+                    "IssueDate": "2026-03-15",
+                    "InvoiceType": "INV",
+                    "Vat": "300000000000003",
+                }
             ]
         },
         "PreviewDetails": {
@@ -41,8 +46,14 @@ def test_restart_with_a_state_file_loses_nothing(make_env, tmp_path: Path) -> No
     first.emulator.close()
 
     second = make_env(state_path=state, clock=clock, async_report_delay=5.0)
-    assert second.client.get("/v2/einvoices/data", params={"uniqueId": unique_id("INV-0001")}).json() == cleared
-    assert second.emulator.submission_counts() == first_counts == {unique_id("INV-0001"): 2, unique_id("SIM-0001"): 1}
+    assert (
+        second.client.get("/v2/einvoices/data", params={"uniqueId": unique_id("INV-0001")}).json() == cleared
+    )
+    assert (
+        second.emulator.submission_counts()
+        == first_counts
+        == {unique_id("INV-0001"): 2, unique_id("SIM-0001"): 1}
+    )
     assert second.emulator.invoice_statuses()[unique_id("SIM-0001")] == "PENDING"
     clock.advance(5)
     assert second.emulator.invoice_statuses()[unique_id("SIM-0001")] == "REPORTED"
@@ -65,7 +76,11 @@ def test_reset_forgets_everything_but_configured_devices(make_env, tmp_path: Pat
     e.generate(make_invoice())
     e.client.post(
         "/onboarding/register-device",
-        json={"DeviceDetails": {"EgsSerialNumber": "1-A|2-B|3-C"}, "OrganizationDetails": {}, "Otp": "123456"},
+        json={
+            "DeviceDetails": {"EgsSerialNumber": "1-A|2-B|3-C"},
+            "OrganizationDetails": {},
+            "Otp": "123456",
+        },
     )
     e.emulator.reset()
     assert e.emulator.invoice_statuses() == {}
