@@ -1,4 +1,4 @@
-"""Invoice documents of the emulator: UBL 2.1 XML, invoice hash, ZATCA QR code and PDF/A-3 with the XML inside.
+"""Invoice documents of the emulator: UBL 2.1 XML, invoice hash, ZATCA QR code, PDF/A-3 with the XML inside.
 
 Everything here is a pure function of its inputs and uses the standard library only.
 
@@ -339,7 +339,9 @@ def _write_party(w: _XmlWriter, tag: str, holder: Any) -> None:
     w.close(tag)
 
 
-def _write_document_reference(w: _XmlWriter, doc_id: str, *, uuid: str | None = None, data: str | None = None) -> None:
+def _write_document_reference(
+    w: _XmlWriter, doc_id: str, *, uuid: str | None = None, data: str | None = None
+) -> None:
     w.open("cac:AdditionalDocumentReference")
     w.leaf("cbc:ID", doc_id)
     if uuid is not None:
@@ -349,6 +351,13 @@ def _write_document_reference(w: _XmlWriter, doc_id: str, *, uuid: str | None = 
         w.leaf("cbc:EmbeddedDocumentBinaryObject", data, ' mimeCode="text/plain"')
         w.close("cac:Attachment")
     w.close("cac:AdditionalDocumentReference")
+
+
+_ITEM_IDENTIFICATIONS = (
+    "BuyersItemIdentification",
+    "SellersItemIdentification",
+    "StandardItemIdentification",
+)
 
 
 def _write_line(w: _XmlWriter, line: Any, currency: str) -> None:
@@ -370,7 +379,7 @@ def _write_line(w: _XmlWriter, line: Any, currency: str) -> None:
     if isinstance(item, dict):
         w.open("cac:Item")
         w.text("cbc:Name", item.get("Name"))
-        for key in ("BuyersItemIdentification", "SellersItemIdentification", "StandardItemIdentification"):
+        for key in _ITEM_IDENTIFICATIONS:
             _write_id_holder(w, f"cac:{key}", item.get(key))
         _write_tax_category(w, "cac:ClassifiedTaxCategory", item.get("ClassifiedTaxCategory"))
         w.close("cac:Item")
@@ -398,7 +407,9 @@ def _write_note(w: _XmlWriter, note: Any) -> None:
 
 _XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>\n'
 # Namespace declarations in canonical order (default namespace first, then by prefix).
-_ROOT_START = f'<Invoice xmlns="{NS_INVOICE}" xmlns:cac="{NS_CAC}" xmlns:cbc="{NS_CBC}" xmlns:ext="{NS_EXT}">\n'
+_ROOT_START = (
+    f'<Invoice xmlns="{NS_INVOICE}" xmlns:cac="{NS_CAC}" xmlns:cbc="{NS_CBC}" xmlns:ext="{NS_EXT}">\n'
+)
 
 # Hashes of recently built invoices, so that hashing what build_invoice_xml just returned costs a lookup.
 _KNOWN_HASHES: dict[bytes, str] = {}
@@ -498,9 +509,8 @@ def build_invoice_xml(einvoice: dict, *, uuid: str, icv: int, pih: str, qr: str 
         _write_line(w, line, currency)
     before_qr = "".join(w.parts[:qr_start])
     after_qr = "".join(w.parts[qr_end:])
-    xml = (
-        _XML_DECLARATION + _ROOT_START + before_qr + "".join(w.parts[qr_start:qr_end]) + after_qr + "</Invoice>\n"
-    ).encode("utf-8")
+    qr_element = "".join(w.parts[qr_start:qr_end])
+    xml = f"{_XML_DECLARATION}{_ROOT_START}{before_qr}{qr_element}{after_qr}</Invoice>\n".encode()
     # The canonical form drops the declaration, the QR element (not the whitespace around it) and
     # whatever follows the root element; the writer already escapes and orders as C14N does.
     canonical = _ROOT_START + before_qr + _INDENTS[1] + "\n" + after_qr + "</Invoice>"
@@ -554,7 +564,7 @@ _CBC_ID = f"{NS_CBC} ID"
 
 
 class _InvoiceCanonicaliser:
-    """Expat handlers writing the inclusive canonical form of an invoice minus what ZATCA leaves out of its hash."""
+    """Expat handlers writing the inclusive canonical form of an invoice minus what its hash leaves out."""
 
     def __init__(self) -> None:
         self.out: list[str] = []
@@ -604,7 +614,8 @@ class _InvoiceCanonicaliser:
         qname = f"{prefix}:{local}" if prefix else local
         parts = ["<", qname]
         for ns_prefix, ns_uri in sorted(declarations):
-            parts.append(f' xmlns:{ns_prefix}="{_c14n_attr(ns_uri)}"' if ns_prefix else f' xmlns="{_c14n_attr(ns_uri)}"')
+            attr_qname = f"xmlns:{ns_prefix}" if ns_prefix else "xmlns"
+            parts.append(f' {attr_qname}="{_c14n_attr(ns_uri)}"')
         if attrs:
             rendered = []
             for attr_name, value in attrs.items():
@@ -848,7 +859,9 @@ def _read_tax_category(element: Element | None) -> dict[str, Any] | None:
             "Percent": _read_percent(element, "cbc:Percent"),
             "TaxExemptionReasonCode": _find_text(element, "cbc:TaxExemptionReasonCode"),
             "TaxExemptionReason": _find_text(element, "cbc:TaxExemptionReason"),
-            "TaxScheme": _compact({"ID": _read_identifier(scheme.find("cbc:ID", _NS))}) if scheme is not None else None,
+            "TaxScheme": (
+                _compact({"ID": _read_identifier(scheme.find("cbc:ID", _NS))}) if scheme is not None else None
+            ),
         }
     )
 
@@ -874,12 +887,17 @@ _BILINGUAL_ADDRESS_FIELDS = frozenset(
 )
 
 
+def _read_allowance_charges(element: Element) -> list[dict[str, Any]]:
+    return [_read_allowance_charge(node) for node in element.findall("cac:AllowanceCharge", _NS)]
+
+
 def _read_party(holder: Element | None) -> dict[str, Any] | None:
     party = holder.find("cac:Party", _NS) if holder is not None else None
     if party is None:
         return None
     identifications = [
-        {"ID": _read_identifier(node.find("cbc:ID", _NS))} for node in party.findall("cac:PartyIdentification", _NS)
+        {"ID": _read_identifier(node.find("cbc:ID", _NS))}
+        for node in party.findall("cac:PartyIdentification", _NS)
     ]
     address = party.find("cac:PostalAddress", _NS)
     postal: dict[str, Any] | None = None
@@ -937,7 +955,7 @@ def _read_line(line: Element) -> dict[str, Any]:
             "ID": _find_text(line, "cbc:ID"),
             "InvoicedQuantity": _read_quantity(line.find("cbc:InvoicedQuantity", _NS)),
             "LineExtensionAmount": _read_amount(line.find("cbc:LineExtensionAmount", _NS)),
-            "AllowanceCharge": [_read_allowance_charge(node) for node in line.findall("cac:AllowanceCharge", _NS)],
+            "AllowanceCharge": _read_allowance_charges(line),
             "TaxTotal": (
                 _compact(
                     {
@@ -952,10 +970,10 @@ def _read_line(line: Element) -> dict[str, Any]:
                 _compact(
                     {
                         "Name": _bilingual(_find_text(item, "cbc:Name")),
-                        "BuyersItemIdentification": _read_item_identification(item, "BuyersItemIdentification"),
-                        "SellersItemIdentification": _read_item_identification(item, "SellersItemIdentification"),
-                        "StandardItemIdentification": _read_item_identification(item, "StandardItemIdentification"),
-                        "ClassifiedTaxCategory": _read_tax_category(item.find("cac:ClassifiedTaxCategory", _NS)),
+                        **{key: _read_item_identification(item, key) for key in _ITEM_IDENTIFICATIONS},
+                        "ClassifiedTaxCategory": _read_tax_category(
+                            item.find("cac:ClassifiedTaxCategory", _NS)
+                        ),
                     }
                 )
                 if item is not None
@@ -966,9 +984,7 @@ def _read_line(line: Element) -> dict[str, Any]:
                     {
                         "PriceAmount": _read_amount(price.find("cbc:PriceAmount", _NS)),
                         "BaseQuantity": _read_quantity(price.find("cbc:BaseQuantity", _NS)),
-                        "AllowanceCharge": _one_or_many(
-                            [_read_allowance_charge(node) for node in price.findall("cac:AllowanceCharge", _NS)]
-                        ),
+                        "AllowanceCharge": _one_or_many(_read_allowance_charges(price)),
                     }
                 )
                 if price is not None
@@ -1048,7 +1064,7 @@ def parse_invoice_xml(xml: bytes) -> dict:
             )
             for node in root.findall("cac:PaymentMeans", _NS)
         ],
-        "AllowanceCharge": [_read_allowance_charge(node) for node in root.findall("cac:AllowanceCharge", _NS)],
+        "AllowanceCharge": _read_allowance_charges(root),
         "TaxTotal": [
             _compact(
                 {
@@ -1124,7 +1140,9 @@ _TOKEN_RE = re.compile(rb"[^ \t\r\n\x0c\x00()<>\[\]{}/%]+")
 _REF_RE = re.compile(rb"(\d+)[ \t\r\n\x0c\x00]+(\d+)[ \t\r\n\x0c\x00]+R(?![^ \t\r\n\x0c\x00()<>\[\]{}/%])")
 _NUMBER_RE = re.compile(rb"[+-]?(?:\d+\.?\d*|\.\d+)")
 _NAME_ESCAPE_RE = re.compile(rb"#([0-9A-Fa-f]{2})")
-_OBJ_HEADER_RE = re.compile(rb"(\d+)[ \t\r\n\x0c\x00]+(\d+)[ \t\r\n\x0c\x00]+obj(?![^ \t\r\n\x0c\x00()<>\[\]{}/%])")
+_OBJ_HEADER_RE = re.compile(
+    rb"(\d+)[ \t\r\n\x0c\x00]+(\d+)[ \t\r\n\x0c\x00]+obj(?![^ \t\r\n\x0c\x00()<>\[\]{}/%])"
+)
 _OBJ_SCAN_RE = re.compile(rb"(?<![0-9])" + _OBJ_HEADER_RE.pattern)
 _STRING_ESCAPES = {
     ord("n"): b"\n",
@@ -1193,7 +1211,8 @@ def _serialize(value: Any) -> bytes:
     if isinstance(value, list):
         return b"[" + b" ".join(_serialize(item) for item in value) + b"]"
     if isinstance(value, dict):
-        return b"<<" + b"".join(_serialize_name(key) + b" " + _serialize(item) for key, item in value.items()) + b">>"
+        entries = (_serialize_name(key) + b" " + _serialize(item) for key, item in value.items())
+        return b"<<" + b"".join(entries) + b">>"
     raise TypeError(f"cannot write {type(value).__name__} into a PDF")
 
 
@@ -1285,7 +1304,8 @@ def _parse_value(data: bytes, position: int) -> tuple[Any, int]:
         return _Ref(int(reference.group(1)), int(reference.group(2))), reference.end()
     match = _TOKEN_RE.match(data, position)
     if match is None:
-        raise InvalidPdfError(f"unexpected byte {data[position:position + 1]!r} at offset {position} of the PDF")
+        unexpected = data[position : position + 1]
+        raise InvalidPdfError(f"unexpected byte {unexpected!r} at offset {position} of the PDF")
     token = match.group()
     keywords = {b"true": True, b"false": False, b"null": None}
     if token in keywords:
@@ -1562,7 +1582,9 @@ def _xmp_packet(*, title: str, created: datetime | None) -> bytes:
         "  </rdf:Description>\n"
         '  <rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/">\n'
         "   <dc:format>application/pdf</dc:format>\n"
-        f'   <dc:title><rdf:Alt><rdf:li xml:lang="x-default">{_escape_text(title)}</rdf:li></rdf:Alt></dc:title>\n'
+        "   <dc:title><rdf:Alt>"
+        f'<rdf:li xml:lang="x-default">{_escape_text(title)}</rdf:li>'
+        "</rdf:Alt></dc:title>\n"
         "  </rdf:Description>\n"
         '  <rdf:Description rdf:about="" xmlns:xmp="http://ns.adobe.com/xap/1.0/">\n'
         f"   <xmp:CreatorTool>{_PRODUCER}</xmp:CreatorTool>\n"
@@ -1672,7 +1694,22 @@ _PAGE_HEIGHT = 841.89
 _LEFT = 50.0
 _RIGHT = _PAGE_WIDTH - 50.0
 _MIDDLE = 310.0
-_DOCUMENT_TYPES = {"388": "Tax Invoice", "381": "Credit Note", "383": "Debit Note", "386": "Prepayment Invoice"}
+_DOCUMENT_TYPES = {
+    "388": "Tax Invoice",
+    "381": "Credit Note",
+    "383": "Debit Note",
+    "386": "Prepayment Invoice",
+}
+
+
+def _dict_at(mapping: dict[str, Any], key: str) -> dict[str, Any]:
+    """Return ``mapping[key]`` when it is an object, else an empty one."""
+    value = mapping.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def _joined(separator: str, *values: Any) -> str:
+    return separator.join(filter(None, map(_text, values)))
 
 
 def _document_title(einvoice: dict[str, Any]) -> str:
@@ -1709,13 +1746,12 @@ def _party_lines(holder: Any) -> list[str]:
             lines.append(f"{identifier.get('schemeID') or 'ID'}: {identifier['value']}")
     address = party.get("PostalAddress")
     if isinstance(address, dict):
-        street = " ".join(filter(None, (_text(address.get("StreetName")), _text(address.get("BuildingNumber")))))
-        city = " ".join(filter(None, (_text(address.get("CityName")), _text(address.get("PostalZone")))))
+        street = _joined(" ", address.get("StreetName"), address.get("BuildingNumber"))
+        city = _joined(" ", address.get("CityName"), address.get("PostalZone"))
         country = address.get("Country")
         code = _text(country.get("IdentificationCode")) if isinstance(country, dict) else _text(country)
-        for part in (street, _text(address.get("AdditionalStreetName")), _text(address.get("CitySubdivisionName")), city):
-            if part:
-                lines.append(part)
+        extra = (_text(address.get("AdditionalStreetName")), _text(address.get("CitySubdivisionName")))
+        lines.extend(part for part in (street, *extra, city) if part)
         if code:
             lines.append(code)
     return lines
@@ -1733,8 +1769,8 @@ _LINE_COLUMNS = (  # (heading, right edge or left x, right-aligned)
 
 
 def _line_cells(line: dict[str, Any]) -> list[str]:
-    item = line.get("Item") if isinstance(line.get("Item"), dict) else {}
-    category = item.get("ClassifiedTaxCategory") if isinstance(item.get("ClassifiedTaxCategory"), dict) else {}
+    item = _dict_at(line, "Item")
+    category = _dict_at(item, "ClassifiedTaxCategory")
     quantity = line.get("InvoicedQuantity")
     quantity_text = ""
     if isinstance(quantity, dict) and quantity.get("value") is not None:
@@ -1743,10 +1779,12 @@ def _line_cells(line: dict[str, Any]) -> list[str]:
             quantity_text += f" {quantity['unitCode']}"
     elif quantity is not None:
         quantity_text = str(quantity)
-    price = line.get("Price") if isinstance(line.get("Price"), dict) else {}
-    tax = line.get("TaxTotal") if isinstance(line.get("TaxTotal"), dict) else {}
+    price = _dict_at(line, "Price")
+    tax = _dict_at(line, "TaxTotal")
     percent = category.get("Percent")
-    vat_rate = f"{_decimal_text(percent, min_decimals=0)} {_text(category.get('ID')) or ''}" if percent is not None else ""
+    vat_rate = ""
+    if percent is not None:
+        vat_rate = f"{_decimal_text(percent, min_decimals=0)} {_text(category.get('ID')) or ''}"
     return [
         _text(line.get("ID")) or "",
         _text(item.get("Name")) or "",
@@ -1762,7 +1800,8 @@ def _issue_moment(einvoice: dict[str, Any]) -> datetime:
     """Return the issue date and time in KSA time, the PDF's creation date (now, if the invoice has none)."""
     ksa = timezone(timedelta(hours=3))
     try:
-        moment = datetime.strptime(f"{einvoice.get('IssueDate')} {einvoice.get('IssueTime') or '00:00:00'}", "%Y-%m-%d %H:%M:%S")
+        stamp = f"{einvoice.get('IssueDate')} {einvoice.get('IssueTime') or '00:00:00'}"
+        moment = datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S")
     except ValueError:
         return datetime.now(ksa).replace(microsecond=0)
     return moment.replace(tzinfo=ksa)
@@ -1775,11 +1814,11 @@ def _page_content(record: dict[str, Any], einvoice: dict[str, Any], xml_filename
     number = _text(einvoice.get("ID")) or "-"
     canvas.text_right(_RIGHT, y, _fit(number, 200, 12), font="F2", size=12)
     y -= 26
-    type_code = einvoice.get("InvoiceTypeCode") if isinstance(einvoice.get("InvoiceTypeCode"), dict) else {}
+    type_code = _dict_at(einvoice, "InvoiceTypeCode")
     facts = [
         ("Invoice number", number),
-        ("Issue date", " ".join(filter(None, (_text(einvoice.get("IssueDate")), _text(einvoice.get("IssueTime")))))),
-        ("Type code", " / ".join(filter(None, (_text(type_code.get("value")), _text(type_code.get("name")))))),
+        ("Issue date", _joined(" ", einvoice.get("IssueDate"), einvoice.get("IssueTime"))),
+        ("Type code", _joined(" / ", type_code.get("value"), type_code.get("name"))),
         ("Status", _text(record.get("InvoiceStatus") or record.get("Status")) or "-"),
         ("UUID", _text(record.get("UUID") or einvoice.get("UUID")) or "-"),
         ("ICV", _text(record.get("ICV")) or "-"),
@@ -1836,10 +1875,11 @@ def _page_content(record: dict[str, Any], einvoice: dict[str, Any], xml_filename
                 canvas.text(x, y, _fit(cell, limit, 8.5), size=8.5)
     if len(shown) < len(lines):
         y -= 13
-        canvas.text(_LEFT + 22, y, f"... and {len(lines) - len(shown)} more lines (see the attached XML)", size=8.5)
+        hidden = len(lines) - len(shown)
+        canvas.text(_LEFT + 22, y, f"... and {hidden} more lines (see the attached XML)", size=8.5)
     y -= 6
     canvas.rule(_LEFT, _RIGHT, y)
-    totals = einvoice.get("LegalMonetaryTotal") if isinstance(einvoice.get("LegalMonetaryTotal"), dict) else {}
+    totals = _dict_at(einvoice, "LegalMonetaryTotal")
     tax_totals = [total for total in _as_list(einvoice.get("TaxTotal")) if isinstance(total, dict)]
     rows = [
         ("Sum of lines", totals.get("LineExtensionAmount")),
@@ -1868,8 +1908,24 @@ def _page_content(record: dict[str, Any], einvoice: dict[str, Any], xml_filename
             if y < 60:
                 break
             canvas.text(_LEFT, y, qr[start : start + 110], font="F3", size=6.5)
-    canvas.text(_LEFT, 40, _fit(f"The UBL XML of this document is attached to this PDF as {xml_filename}.", _RIGHT - _LEFT, 8), size=8)
+    footer = f"The UBL XML of this document is attached to this PDF as {xml_filename}."
+    canvas.text(_LEFT, 40, _fit(footer, _RIGHT - _LEFT, 8), size=8)
     return canvas.content()
+
+
+_OBJECT_ORDER = (
+    "catalog",
+    "pages",
+    "page",
+    "font",
+    "bold",
+    "mono",
+    "content",
+    "metadata",
+    "filespec",
+    "file",
+    "info",
+)
 
 
 def build_invoice_pdf(*, invoice: dict, xml: bytes, xml_filename: str) -> bytes:
@@ -1883,9 +1939,7 @@ def build_invoice_pdf(*, invoice: dict, xml: bytes, xml_filename: str) -> bytes:
     einvoice = invoice.get("EInvoice") if isinstance(invoice.get("EInvoice"), dict) else invoice
     created = _issue_moment(einvoice)
     title = f"{_document_title(einvoice)} {_text(einvoice.get('ID')) or ''}".strip()
-    refs = {name: _Ref(num) for num, name in enumerate(
-        ("catalog", "pages", "page", "font", "bold", "mono", "content", "metadata", "filespec", "file", "info"), start=1
-    )}
+    refs = {name: _Ref(num) for num, name in enumerate(_OBJECT_ORDER, start=1)}
     stream, filespec = _attachment_bodies(bytes(xml), xml_filename, modified=created)
     font = {"Type": _Name("Font"), "Subtype": _Name("Type1"), "Encoding": _Name("WinAnsiEncoding")}
     bodies = {
@@ -1936,7 +1990,8 @@ def build_invoice_pdf(*, invoice: dict, xml: bytes, xml_filename: str) -> bytes:
     xref_offset = len(out)
     out += _xref_section(offsets, with_free_head=True)
     file_id = _Hex(hashlib.md5(bytes(xml) + xml_filename.encode("utf-8") + title.encode("utf-8")).digest())
-    out += _trailer({"Size": len(refs) + 1, "Root": refs["catalog"], "Info": refs["info"], "ID": [file_id, file_id]}, xref_offset)
+    trailer = {"Size": len(refs) + 1, "Root": refs["catalog"], "Info": refs["info"], "ID": [file_id, file_id]}
+    out += _trailer(trailer, xref_offset)
     return bytes(out)
 
 
@@ -1972,7 +2027,9 @@ def embed_xml_in_pdf(pdf: bytes, *, xml: bytes, xml_filename: str) -> bytes:
     names = dict(names) if isinstance(names, dict) else {}
     entries = reader.name_tree(names.get("EmbeddedFiles"))
     replaced = [value for entry_key, value in entries if entry_key == key]
-    entries = sorted([(entry_key, value) for entry_key, value in entries if entry_key != key] + [(key, filespec_ref)])
+    entries = [(entry_key, value) for entry_key, value in entries if entry_key != key]
+    # Name tree leaves must be sorted by key.
+    entries = sorted([*entries, (key, filespec_ref)], key=lambda entry: entry[0])
     names["EmbeddedFiles"] = {"Names": [item for entry_key, value in entries for item in (entry_key, value)]}
     catalog["Names"] = names
     associated = reader.resolve(catalog.get("AF"))
@@ -1999,9 +2056,13 @@ def embed_xml_in_pdf(pdf: bytes, *, xml: bytes, xml_filename: str) -> bytes:
     trailer: dict[str, Any] = {"Size": max(next_num, *(num + 1 for num in offsets)), "Root": root}
     if isinstance(reader.trailer.get("Info"), _Ref):
         trailer["Info"] = reader.trailer["Info"]
-    update_id = _Hex(hashlib.md5(bytes(pdf[-1024:]) + hashlib.md5(xml).digest() + xml_filename.encode("utf-8")).digest())
+    fingerprint = bytes(pdf[-1024:]) + hashlib.md5(xml).digest() + xml_filename.encode()
+    update_id = _Hex(hashlib.md5(fingerprint).digest())
     previous_id = reader.trailer.get("ID")
-    first_id = _Hex(previous_id[0]) if isinstance(previous_id, list) and previous_id and isinstance(previous_id[0], bytes) else update_id
+    first_id = update_id
+    if isinstance(previous_id, list) and previous_id and isinstance(previous_id[0], bytes):
+        # The first identifier is permanent; only the second changes with each revision.
+        first_id = _Hex(previous_id[0])
     trailer["ID"] = [first_id, update_id]
     trailer["Prev"] = reader.startxref
     out += _trailer(trailer, xref_offset)

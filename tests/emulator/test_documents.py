@@ -49,6 +49,10 @@ def vat_category(code: str = "S", percent: float = 15.0, **extra: object) -> dic
     return {"ID": code, "Percent": percent, **extra, "TaxScheme": {"ID": "VAT"}}
 
 
+def zero_rated() -> dict[str, object]:
+    return vat_category("Z", 0.0, TaxExemptionReasonCode="VATEX-SA-32", TaxExemptionReason="Export of goods")
+
+
 def party(name: dict, vat: str, *, street: dict, district: dict, crn: str | None = None) -> dict:
     result: dict[str, object] = {
         "PostalAddress": {
@@ -114,7 +118,9 @@ def standard_invoice() -> dict:
         "TaxTotal": [
             {
                 "TaxAmount": sar(46.5),
-                "TaxSubtotal": [{"TaxableAmount": sar(310.0), "TaxAmount": sar(46.5), "TaxCategory": vat_category()}],
+                "TaxSubtotal": [
+                    {"TaxableAmount": sar(310.0), "TaxAmount": sar(46.5), "TaxCategory": vat_category()}
+                ],
             },
             {"TaxAmount": sar(46.5)},
         ],
@@ -143,7 +149,11 @@ def simplified_invoice() -> dict:
         "DocumentCurrencyCode": "SAR",
         "TaxCurrencyCode": "SAR",
         "AccountingSupplierParty": party(
-            ar(ARABIC_SELLER), "300000000000003", street=ar("الامير سلطان"), district=ar("المربع"), crn="1010010000"
+            ar(ARABIC_SELLER),
+            "300000000000003",
+            street=ar("الامير سلطان"),
+            district=ar("المربع"),
+            crn="1010010000",
         ),
         "TaxTotal": [
             {
@@ -153,9 +163,7 @@ def simplified_invoice() -> dict:
                     {
                         "TaxableAmount": sar(50.0),
                         "TaxAmount": sar(0.0),
-                        "TaxCategory": vat_category(
-                            "Z", 0.0, TaxExemptionReasonCode="VATEX-SA-32", TaxExemptionReason="Export of goods"
-                        ),
+                        "TaxCategory": zero_rated(),
                     },
                 ],
             },
@@ -174,7 +182,7 @@ def simplified_invoice() -> dict:
                 en("Pen"),
                 1.0,
                 50.0,
-                vat_category("Z", 0.0, TaxExemptionReasonCode="VATEX-SA-32", TaxExemptionReason="Export of goods"),
+                zero_rated(),
             ),
         ],
     }
@@ -190,7 +198,8 @@ def credit_note() -> dict:
             "PaymentMeans": [{"PaymentMeansCode": "10", "InstructionNote": "CAN"}],
         }
     )
-    del invoice["Note"], invoice["OrderReference"], invoice["ContractDocumentReference"], invoice["AllowanceCharge"]
+    for key in ("Note", "OrderReference", "ContractDocumentReference", "AllowanceCharge"):
+        del invoice[key]
     return invoice
 
 
@@ -217,12 +226,14 @@ def test_xml_is_well_formed_and_carries_the_invoice_fields() -> None:
     type_code = root.find("cbc:InvoiceTypeCode", NS)
     assert type_code is not None and (type_code.get("name"), type_code.text) == ("0100000", "381")
     references = {
-        ref.findtext("cbc:ID", namespaces=NS): ref for ref in root.findall("cac:AdditionalDocumentReference", NS)
+        ref.findtext("cbc:ID", namespaces=NS): ref
+        for ref in root.findall("cac:AdditionalDocumentReference", NS)
     }
     assert list(references) == ["ICV", "PIH", "QR"]
     assert references["ICV"].findtext("cbc:UUID", namespaces=NS) == "42"
     assert references["PIH"].findtext("cac:Attachment/cbc:EmbeddedDocumentBinaryObject", namespaces=NS) == PIH
-    assert root.findtext("cac:BillingReference/cac:InvoiceDocumentReference/cbc:ID", namespaces=NS) == "INV-2026/0042"
+    billing_reference = "cac:BillingReference/cac:InvoiceDocumentReference/cbc:ID"
+    assert root.findtext(billing_reference, namespaces=NS) == "INV-2026/0042"
     assert root.findtext("cac:PaymentMeans/cbc:InstructionNote", namespaces=NS) == "CAN"
     assert root.findtext(
         "cac:AccountingSupplierParty/cac:Party/cac:PartyTaxScheme/cbc:CompanyID", namespaces=NS
@@ -236,12 +247,14 @@ def test_xml_is_well_formed_and_carries_the_invoice_fields() -> None:
 def test_xml_follows_ubl_element_order() -> None:
     children = [child.tag.split("}")[1] for child in ElementTree.fromstring(build(standard_invoice()))]
     expected_order = [
-        "ProfileID", "ID", "UUID", "IssueDate", "IssueTime", "InvoiceTypeCode", "Note", "DocumentCurrencyCode",
+        "ProfileID", "ID", "UUID", "IssueDate", "IssueTime", "InvoiceTypeCode", "Note",
+        "DocumentCurrencyCode",
         "TaxCurrencyCode", "OrderReference", "ContractDocumentReference", "AdditionalDocumentReference",
         "AccountingSupplierParty", "AccountingCustomerParty", "Delivery", "PaymentMeans", "AllowanceCharge",
         "TaxTotal", "LegalMonetaryTotal", "InvoiceLine",
     ]
-    assert [tag for index, tag in enumerate(children) if index == 0 or children[index - 1] != tag] == expected_order
+    distinct = [tag for index, tag in enumerate(children) if index == 0 or children[index - 1] != tag]
+    assert distinct == expected_order
 
 
 def test_bilingual_text_prefers_english_and_falls_back_to_arabic() -> None:
@@ -272,12 +285,12 @@ def test_build_tolerates_a_minimal_invoice() -> None:
 
 def test_special_and_invalid_characters_are_escaped() -> None:
     invoice = standard_invoice()
-    invoice["AccountingCustomerParty"]["Party"]["PartyLegalEntity"]["RegistrationName"] = en('A&B <"Q"> \x01 Ltd')
+    buyer = invoice["AccountingCustomerParty"]["Party"]
+    buyer["PartyLegalEntity"]["RegistrationName"] = en('A&B <"Q"> \x01 Ltd')
     invoice["InvoiceLine"][0]["InvoicedQuantity"]["unitCode"] = 'P"C&E'
     parsed = parse_invoice_xml(build(invoice))
-    assert parsed["AccountingCustomerParty"]["Party"]["PartyLegalEntity"]["RegistrationName"] == en(
-        'A&B <"Q"> \ufffd Ltd'
-    )
+    parsed_name = parsed["AccountingCustomerParty"]["Party"]["PartyLegalEntity"]["RegistrationName"]
+    assert parsed_name == en('A&B <"Q"> \ufffd Ltd')
     assert parsed["InvoiceLine"][0]["InvoicedQuantity"]["unitCode"] == 'P"C&E'
 
 
@@ -314,21 +327,17 @@ def test_hash_ignores_qr_signature_and_extensions() -> None:
         seller_name="S", vat_number="300000000000003", timestamp="2026-01-31T10:15:00",
         total_with_vat="356.50", vat_total="46.50",
     ))
-    signed = plain.replace(
-        b"    <cbc:ProfileID>",
-        b"    <ext:UBLExtensions><ext:UBLExtension><ext:ExtensionContent>sig</ext:ExtensionContent>"
-        b"</ext:UBLExtension></ext:UBLExtensions>\n    <cbc:ProfileID>",
-    ).replace(
-        b"    <cac:AccountingSupplierParty>",
-        b"    <cac:Signature><cbc:ID>urn:oasis:names:specification:ubl:signature:Invoice</cbc:ID></cac:Signature>\n"
-        b"    <cac:AccountingSupplierParty>",
-    )
-    assert with_qr != plain and signed != plain
+    extensions = b"<ext:UBLExtensions><ext:UBLExtension>sig</ext:UBLExtension></ext:UBLExtensions>"
+    signature = b"<cac:Signature><cbc:ID>urn:oasis:names:specification:ubl:signature:Invoice</cbc:ID>"
+    signature += b"</cac:Signature>"
+    profile, supplier = b"    <cbc:ProfileID>", b"    <cac:AccountingSupplierParty>"
+    signed = plain.replace(profile, b"    " + extensions + b"\n" + profile)
+    signed = signed.replace(supplier, b"    " + signature + b"\n" + supplier)
     # Removing an element keeps the whitespace around it, as ZATCA's transform does.
+    blanked = plain.replace(profile, b"    \n" + profile).replace(supplier, b"    \n" + supplier)
+    assert with_qr != plain and signed != plain
     assert invoice_hash(with_qr) == invoice_hash(plain)
-    assert invoice_hash(signed) == invoice_hash(plain.replace(b"    <cbc:ProfileID>", b"    \n    <cbc:ProfileID>").replace(
-        b"    <cac:AccountingSupplierParty>", b"    \n    <cac:AccountingSupplierParty>"
-    ))
+    assert invoice_hash(signed) == invoice_hash(blanked)
     assert invoice_hash(plain.replace(b"INV-2026/0042", b"INV-2026/0043")) != invoice_hash(plain)
 
 
@@ -416,22 +425,22 @@ def test_parse_reads_a_signed_invoice_with_other_prefixes() -> None:
     text = xml.decode()
     text = text.replace("<Invoice xmlns=", "<inv:Invoice xmlns:inv=").replace("</Invoice>", "</inv:Invoice>")
     text = text.replace("cbc:", "b:").replace("xmlns:cbc=", "xmlns:b=")
-    text = text.replace(
-        "    <b:ProfileID>", "    <ext:UBLExtensions><ext:UBLExtension/></ext:UBLExtensions>\n    <b:ProfileID>"
-    )
+    extensions = "<ext:UBLExtensions><ext:UBLExtension/></ext:UBLExtensions>"
+    text = text.replace("    <b:ProfileID>", f"    {extensions}\n    <b:ProfileID>")
     parsed = parse_invoice_xml(text.encode())
     assert parsed["ID"] == en("SME00010")
-    assert parsed["AccountingSupplierParty"]["Party"]["PartyLegalEntity"]["RegistrationName"] == ar(ARABIC_SELLER)
+    seller = parsed["AccountingSupplierParty"]["Party"]
+    assert seller["PartyLegalEntity"]["RegistrationName"] == ar(ARABIC_SELLER)
     assert (parsed["ICV"], parsed["PIH"]) == (42, PIH)
 
 
 HOSTILE = {
-    "billion laughs": b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;">]>'
-    b"<Invoice>&lol2;</Invoice>",
+    "billion laughs": b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
+    b'<!ENTITY lol2 "&lol;&lol;&lol;">]><Invoice>&lol2;</Invoice>',
     "external entity": b'<!DOCTYPE x [<!ENTITY xxe SYSTEM "file:///etc/passwd">]><Invoice>&xxe;</Invoice>',
-    "utf-16 doctype": '<?xml version="1.0" encoding="UTF-16"?><!DOCTYPE x [<!ENTITY a "b">]><Invoice>&a;</Invoice>'.encode(
-        "utf-16"
-    ),
+    "utf-16 doctype": (
+        '<?xml version="1.0" encoding="UTF-16"?><!DOCTYPE x [<!ENTITY a "b">]><Invoice>&a;</Invoice>'
+    ).encode("utf-16"),
 }
 
 
@@ -459,7 +468,8 @@ def test_malformed_xml_is_rejected(document: bytes, message: str) -> None:
 
 @pytest.mark.parametrize("element", ["ID", "InvoiceTypeCode", "IssueDate"])
 def test_missing_mandatory_elements_are_rejected(element: str) -> None:
-    xml = re.sub(rf"\s*<cbc:{element}\b[^>]*>[^<]*</cbc:{element}>".encode(), b"", build(standard_invoice()), count=1)
+    pattern = rf"\s*<cbc:{element}\b[^>]*>[^<]*</cbc:{element}>".encode()
+    xml = re.sub(pattern, b"", build(standard_invoice()), count=1)
     with pytest.raises(InvalidXmlError, match=f"cbc:{element}"):
         parse_invoice_xml(xml)
 
@@ -607,20 +617,22 @@ def test_embedding_a_file_of_the_same_name_replaces_it() -> None:
     assert len(re.findall(rb"/AF \[[^\]]*\]", updated)[-1].split(b" R")) == 2  # one reference left
 
 
-def hand_made_pdf(*, catalog_extra: bytes = b"", break_offsets: bool = False, version: bytes = b"1.4") -> bytes:
+def hand_made_pdf(*, catalog_extra: bytes = b"", break_offsets: bool = False) -> bytes:
+    """Return a one-page PDF 1.4 written the way simple tools do, with CRLF xref rows."""
     objects = [
         b"<< /Type /Catalog /Pages 2 0 R " + catalog_extra + b">>",
         b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
         b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 200 200] /Contents 4 0 R /Resources << >> >>",
         b"<< /Length 21 >>\nstream\n0 0 m 100 100 l S\n\nendstream",
     ]
-    out = bytearray(b"%PDF-" + version + b"\n")
+    out = bytearray(b"%PDF-1.4\n")
     offsets = []
     for number, body in enumerate(objects, start=1):
         offsets.append(len(out) + (7 if break_offsets else 0))
         out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
     xref = len(out)
-    out += b"xref\n0 5\n0000000000 65535 f\r\n" + b"".join(b"%010d 00000 n\r\n" % offset for offset in offsets)
+    out += b"xref\n0 5\n0000000000 65535 f\r\n"
+    out += b"".join(b"%010d 00000 n\r\n" % offset for offset in offsets)
     out += b"trailer\n<< /Size 5 /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF" % xref
     return bytes(out)
 
@@ -661,7 +673,8 @@ def test_non_pdf_input_is_rejected(document: bytes, message: str) -> None:
 def test_cross_reference_streams_are_rejected() -> None:
     body = b"%PDF-1.5\n1 0 obj\n<< /Type /Catalog >>\nendobj\n"
     xref_at = len(body)
-    document = body + b"2 0 obj\n<< /Type /XRef /Size 3 /Root 1 0 R /Length 0 >>\nstream\n\nendstream\nendobj\n"
+    document = body + b"2 0 obj\n<< /Type /XRef /Size 3 /Root 1 0 R /Length 0 >>\n"
+    document += b"stream\n\nendstream\nendobj\n"
     document += b"startxref\n%d\n%%%%EOF\n" % xref_at
     with pytest.raises(InvalidPdfError, match="cross-reference streams are not supported"):
         embed_xml_in_pdf(document, xml=b"<x/>", xml_filename="x.xml")
