@@ -205,6 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         "cpus": os.cpu_count(),
         "results": rows,
     }
+    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
     with open(args.output, "w", encoding="utf-8") as output:
         json.dump(report, output, indent=2)
     print(f"results written to {args.output}")
