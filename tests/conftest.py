@@ -81,3 +81,14 @@ def load_dag(airflow_db: None) -> Callable[[str], object]:
         return bag.get_dag(dag_id)
 
     return load
+
+
+DATA_DIR = Path(__file__).parent / "data"
+
+
+def sample_invoice(name: str = "standard_invoice", *, number: str | None = None) -> dict:
+    """Load a sample E-Invoice from ``tests/data/invoices``, optionally renumbered."""
+    invoice = json.loads((DATA_DIR / "invoices" / f"{name}.json").read_text(encoding="utf-8"))
+    if number is not None:
+        invoice["ID"] = {"en": number, "ar": None} if isinstance(invoice.get("ID"), dict) else number
+    return invoice
