@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from airflow_provider_cleartax.emulator import documents
-from tests.emulator.conftest import VAT, Env, make_invoice, mutate, simplified, unique_id
+from airflow_provider_cleartax.emulator.api import FIRST_PIH
+from tests.emulator.conftest import DEVICE_ID, VAT, Env, make_invoice, mutate, simplified, unique_id
 
 DATA = "/v2/einvoices/data"
 BULK = "/v3/einvoices/get-bulk"
@@ -286,3 +287,21 @@ def test_email_validation_and_missing_documents(env: Env) -> None:
     assert unknown.json()["ErrorList"][0]["ErrorCode"] == "6003"
     assert empty.status_code == 400
     assert env.emulator.sent_emails() == []
+
+
+def test_offline_invoices_are_found_printed_and_filtered_as_offline(env: Env) -> None:
+    xml = documents.build_invoice_xml(
+        make_invoice("OFF-1"), uuid="6f1d8a1e-8c8e-4d3b-9d55-3f7b3a1c2b10", icv=1, pih=FIRST_PIH
+    )
+    env.client.post(
+        "/v2/einvoices/generate-with-file-offline",
+        files={"file": ("signed.xml", xml, "application/xml")},
+        headers={"device-id": DEVICE_ID},
+    )
+    stored = env.client.get(DATA, params=_query("OFF-1")).json()
+    assert stored["InvoiceStatus"] == "CLEARED"
+    assert base64.b64decode(stored["InvoiceXml"]) == xml
+    asked = {"Invoices": [{"uniqueId": unique_id("OFF-1")}], "methodOfGeneration": "OFFLINE"}
+    assert env.client.post(BULK, json=asked).json()["Invoices"][0]["einvoiceStatus"] == "CLEARED"
+    pdf = env.client.get(PRINT, params=_query("OFF-1")).content
+    assert list(documents.extract_embedded_files(pdf).values()) == [xml]
