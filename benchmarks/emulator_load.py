@@ -26,7 +26,12 @@ from typing import Any
 
 import httpx
 
-from airflow_provider_cleartax.emulator.config import DEFAULT_DEVICE_ID, DEFAULT_TOKEN, DEFAULT_VAT, EmulatorConfig
+from airflow_provider_cleartax.emulator.config import (
+    DEFAULT_DEVICE_ID,
+    DEFAULT_TOKEN,
+    DEFAULT_VAT,
+    EmulatorConfig,
+)
 from airflow_provider_cleartax.emulator.server import EmulatorProcess
 
 HEADERS = {"X-Cleartax-Auth-Token": DEFAULT_TOKEN, "vat": DEFAULT_VAT}
@@ -72,7 +77,9 @@ def generate_body(number: str) -> dict[str, Any]:
         "TaxTotal": [
             {
                 "TaxAmount": _amount(15.0),
-                "TaxSubtotal": [{"TaxableAmount": _amount(100.0), "TaxAmount": _amount(15.0), "TaxCategory": category}],
+                "TaxSubtotal": [
+                    {"TaxableAmount": _amount(100.0), "TaxAmount": _amount(15.0), "TaxCategory": category}
+                ],
             }
         ],
         "LegalMonetaryTotal": {
@@ -97,7 +104,9 @@ def generate_body(number: str) -> dict[str, Any]:
     return {"DeviceId": DEFAULT_DEVICE_ID, "EInvoice": invoice}
 
 
-async def _load(base_url: str, scenario: str, worker: int, concurrency: int, duration: float) -> dict[str, Any]:
+async def _load(
+    base_url: str, scenario: str, worker: int, concurrency: int, duration: float
+) -> dict[str, Any]:
     # aiohttp, not httpx: httpx's async pool costs far more CPU per request at high concurrency
     # (encode/httpx#3215), and on two cores the client would be measured instead of the emulator.
     import aiohttp
@@ -137,7 +146,9 @@ def _worker(args: tuple[str, str, int, int, float]) -> dict[str, Any]:
     return asyncio.run(_load(*args))
 
 
-def run_scenario(base_url: str, scenario: str, *, workers: int, concurrency: int, duration: float) -> dict[str, Any]:
+def run_scenario(
+    base_url: str, scenario: str, *, workers: int, concurrency: int, duration: float
+) -> dict[str, Any]:
     """Load one endpoint from ``workers`` processes and return the combined figures.
 
     :param base_url: the emulator's API base URL.
@@ -171,11 +182,17 @@ def main(argv: list[str] | None = None) -> int:
     :param argv: command-line options; defaults to ``sys.argv[1:]``.
     """
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--duration", type=float, default=10.0, help="seconds per scenario (default: %(default)s)")
+    parser.add_argument(
+        "--duration", type=float, default=10.0, help="seconds per scenario (default: %(default)s)"
+    )
     parser.add_argument("--workers", type=int, default=1, help="client processes (default: %(default)s)")
-    parser.add_argument("--concurrency", type=int, default=64, help="requests in flight per process (default: %(default)s)")
+    parser.add_argument(
+        "--concurrency", type=int, default=64, help="requests in flight per process (default: %(default)s)"
+    )
     parser.add_argument("--scenario", action="append", choices=SCENARIOS, help="repeatable (default: all)")
-    parser.add_argument("--output", default="emulator_load.json", help="JSON results file (default: %(default)s)")
+    parser.add_argument(
+        "--output", default="emulator_load.json", help="JSON results file (default: %(default)s)"
+    )
     args = parser.parse_args(argv)
 
     rows = []
@@ -195,7 +212,15 @@ def main(argv: list[str] | None = None) -> int:
                 )
             )
 
-    columns = ("scenario", "requests", "errors", "seconds", "requests_per_second", "latency_ms_p50", "latency_ms_p99")
+    columns = (
+        "scenario",
+        "requests",
+        "errors",
+        "seconds",
+        "requests_per_second",
+        "latency_ms_p50",
+        "latency_ms_p99",
+    )
     print(" | ".join(f"{column:>19}" for column in columns))
     for row in rows:
         print(" | ".join(f"{row[column]!s:>19}" for column in columns))

@@ -1,4 +1,4 @@
-"""Command line of the ClearTax emulator (``cleartax-emulator`` / ``python -m airflow_provider_cleartax.emulator``)."""
+"""Command line of the ClearTax emulator (``cleartax-emulator``, or ``python -m`` on the emulator package)."""
 
 from __future__ import annotations
 
@@ -56,7 +56,9 @@ def _device(value: str) -> tuple[str, str]:
 def _rate_limit(value: str) -> tuple[str, int]:
     endpoint, sep, number = value.partition("=")
     if not sep or endpoint not in ENDPOINTS:
-        raise argparse.ArgumentTypeError(f"{value!r} is not ENDPOINT=N with ENDPOINT one of {', '.join(ENDPOINTS)}")
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not ENDPOINT=N with ENDPOINT one of {', '.join(ENDPOINTS)}"
+        )
     try:
         limit = int(number)
     except ValueError:
@@ -98,10 +100,12 @@ def build_parser() -> argparse.ArgumentParser:
     defaults = EmulatorConfig()
     parser = argparse.ArgumentParser(
         prog="cleartax-emulator",
-        description="Local emulator of ClearTax's KSA e-invoicing API, with fault injection and an admin API.",
+        description="Local emulator of ClearTax's KSA e-invoicing API, with faults and an admin API.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: %(default)s)")
-    parser.add_argument("--port", type=int, default=8080, help="TCP port; 0 picks a free one (default: %(default)s)")
+    parser.add_argument(
+        "--port", type=int, default=8080, help="TCP port; 0 picks a free one (default: %(default)s)"
+    )
     parser.add_argument(
         "--token",
         action="append",
@@ -131,7 +135,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="device registered up front (repeatable; default: the built-in device, if its VAT is known)",
     )
     parser.add_argument(
-        "--otp", action="append", metavar="OTP", help="OTP accepted by onboarding (repeatable; default: any 6 digits)"
+        "--otp",
+        action="append",
+        metavar="OTP",
+        help="OTP accepted by onboarding (repeatable; default: any 6 digits)",
     )
     parser.add_argument(
         "--async-report-delay",
@@ -156,7 +163,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="requests per token per minute for one endpoint (repeatable; default: the documented limits)",
     )
     parser.add_argument(
-        "--no-rate-limits", action="store_true", help="drop the documented limits (--rate-limit ones still apply)"
+        "--no-rate-limits",
+        action="store_true",
+        help="drop the documented limits (--rate-limit ones still apply)",
     )
     parser.add_argument(
         "--fault",
@@ -188,7 +197,9 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         devices = dict(args.device)
         unknown = sorted({vat for vat in devices.values() if vat not in vats})
         if unknown:
-            raise ValueError(f"device registered for unknown VAT(s) {', '.join(unknown)}; add them with --vat")
+            raise ValueError(
+                f"device registered for unknown VAT(s) {', '.join(unknown)}; add them with --vat"
+            )
     else:
         devices = {device: vat for device, vat in defaults.devices.items() if vat in vats}
     rate_limits = {} if args.no_rate_limits else dict(defaults.rate_limits)
@@ -224,7 +235,9 @@ def config_to_argv(config: EmulatorConfig) -> list[str]:
     if not config.tokens or config.admin_tokens == ():
         raise ValueError("a config without tokens or admin tokens cannot be given on the command line")
     if not config.devices and any(vat in config.vats for vat in defaults.devices.values()):
-        raise ValueError("a config without devices cannot be given on the command line while the default VAT is known")
+        raise ValueError(
+            "a config without devices cannot be given on the command line while the default VAT is known"
+        )
     argv: list[str] = []
     for token, vats in config.tokens.items():
         argv += ["--token", f"{token}:{','.join(vats)}" if vats else token]
@@ -236,7 +249,12 @@ def config_to_argv(config: EmulatorConfig) -> list[str]:
         argv += ["--device", f"{device}:{vat}"]
     for otp in config.otps or ():
         argv += ["--otp", otp]
-    argv += ["--async-report-delay", repr(config.async_report_delay), "--pcsid-delay", repr(config.pcsid_delay)]
+    argv += [
+        "--async-report-delay",
+        repr(config.async_report_delay),
+        "--pcsid-delay",
+        repr(config.pcsid_delay),
+    ]
     if config.pcsid_fail:
         argv.append("--pcsid-fail")
     if config.rate_limits != defaults.rate_limits:
@@ -244,7 +262,9 @@ def config_to_argv(config: EmulatorConfig) -> list[str]:
         for endpoint, limit in config.rate_limits.items():
             argv += ["--rate-limit", f"{endpoint}={limit}"]
     for endpoint, spec in config.faults.items():
-        changed = {key: value for key, value in dataclasses.asdict(spec).items() if value != _FAULT_DEFAULTS[key]}
+        changed = {
+            key: value for key, value in dataclasses.asdict(spec).items() if value != _FAULT_DEFAULTS[key]
+        }
         argv += ["--fault", f"{endpoint}:" + ",".join(f"{key}={value!r}" for key, value in changed.items())]
     if config.seed is not None:
         argv += ["--seed", str(config.seed)]

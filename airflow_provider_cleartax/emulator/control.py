@@ -77,7 +77,9 @@ def fault_spec_from_mapping(data: Mapping[str, Any]) -> FaultSpec:
         raise ValueError("a fault spec must be a JSON object")
     unknown = sorted(set(data) - _FAULT_FIELDS)
     if unknown:
-        raise ValueError(f"unknown fault field(s) {', '.join(unknown)}; known: {', '.join(sorted(_FAULT_FIELDS))}")
+        raise ValueError(
+            f"unknown fault field(s) {', '.join(unknown)}; known: {', '.join(sorted(_FAULT_FIELDS))}"
+        )
     values: dict[str, float] = {}
     for key, raw in data.items():
         if isinstance(raw, bool) or not isinstance(raw, (int, float)):
@@ -283,7 +285,9 @@ class Control:
         status = rng.choice(tuple(_SERVER_ERRORS)) if fault == "error_5xx" else 0
         return FaultDecision(fault=fault, delay=delay_ms / 1000.0, status=status)
 
-    def new_log_entry(self, *, endpoint: str | None, method: str, path: str, request_id: str | None) -> dict[str, Any]:
+    def new_log_entry(
+        self, *, endpoint: str | None, method: str, path: str, request_id: str | None
+    ) -> dict[str, Any]:
         """Start the request-log entry of one request (recorded by :meth:`record`).
 
         :param endpoint: the canonical endpoint name, ``None`` for paths outside the API.
@@ -328,10 +332,14 @@ class Control:
 
 
 def _error_body(code: str, message: str) -> bytes:
-    return json.dumps({"ErrorList": [{"ErrorCode": code, "ErrorMessage": message, "ErrorSource": "CLEARTAX"}]}).encode()
+    return json.dumps(
+        {"ErrorList": [{"ErrorCode": code, "ErrorMessage": message, "ErrorSource": "CLEARTAX"}]}
+    ).encode()
 
 
-async def _send_json(send: Send, status: int, body: bytes, extra_headers: Sequence[tuple[bytes, bytes]] = ()) -> None:
+async def _send_json(
+    send: Send, status: int, body: bytes, extra_headers: Sequence[tuple[bytes, bytes]] = ()
+) -> None:
     headers = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),

@@ -57,7 +57,9 @@ def _marker_settings(request: pytest.FixtureRequest) -> dict[str, Any]:
         raise pytest.UsageError(f"@pytest.mark.{MARKER} takes keyword arguments only (EmulatorConfig fields)")
     unknown = sorted(set(marker.kwargs) - _CONFIG_FIELDS)
     if unknown:
-        raise pytest.UsageError(f"@pytest.mark.{MARKER}: unknown EmulatorConfig field(s) {', '.join(unknown)}")
+        raise pytest.UsageError(
+            f"@pytest.mark.{MARKER}: unknown EmulatorConfig field(s) {', '.join(unknown)}"
+        )
     return dict(marker.kwargs)
 
 

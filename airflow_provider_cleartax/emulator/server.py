@@ -351,7 +351,9 @@ class EmulatorServer(_EmulatorHandle):
                 self._thread.join(5)
                 self._thread = None
                 reason = "timed out" if self._failure is None else f"failed: {self._failure!r}"
-                raise RuntimeError(f"the emulator server on {url_host}:{self.port} {reason}") from self._failure
+                raise RuntimeError(
+                    f"the emulator server on {url_host}:{self.port} {reason}"
+                ) from self._failure
             time.sleep(0.01)
         self._root_url = f"http://{url_host}:{self.port}"
         return self

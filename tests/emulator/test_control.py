@@ -27,7 +27,19 @@ pytestmark = pytest.mark.integration
 
 #: A token with characters that need escaping in JSON, URLs, shells and HTML.
 SPECIAL_TOKEN = "tok_S3cr3t+/=%&\"'<>;,~!x9 :{}"
-LOG_KEYS = {"seq", "time", "request_id", "endpoint", "method", "path", "status", "duration_ms", "fault", "throttled", "delay_ms"}
+LOG_KEYS = {
+    "seq",
+    "time",
+    "request_id",
+    "endpoint",
+    "method",
+    "path",
+    "status",
+    "duration_ms",
+    "fault",
+    "throttled",
+    "delay_ms",
+}
 
 
 def _amount(value: float) -> dict[str, Any]:
@@ -61,8 +73,12 @@ def make_invoice(number: str) -> dict[str, Any]:
         "IssueTime": "00:00:01",
         "DocumentCurrencyCode": "SAR",
         "TaxCurrencyCode": "SAR",
-        "AccountingSupplierParty": {"Party": _party("Emulator Trading Co.", DEFAULT_VAT, "King Fahd Road", "12345")},
-        "AccountingCustomerParty": {"Party": _party("Buyer Co.", "399999999900003", "Tahlia Street", "23435")},
+        "AccountingSupplierParty": {
+            "Party": _party("Emulator Trading Co.", DEFAULT_VAT, "King Fahd Road", "12345")
+        },
+        "AccountingCustomerParty": {
+            "Party": _party("Buyer Co.", "399999999900003", "Tahlia Street", "23435")
+        },
         "TaxTotal": [
             {
                 "TaxAmount": _amount(15.0),
@@ -143,7 +159,9 @@ class TestRateLimits:
         assert emulator.rate_limits() == DEFAULT_RATE_LIMITS
         with api_client(emulator) as client:
             statuses = [
-                client.post("/v3/einvoices/get-bulk", json={"Invoices": [{"uniqueId": unique_id("X")}]}).status_code
+                client.post(
+                    "/v3/einvoices/get-bulk", json={"Invoices": [{"uniqueId": unique_id("X")}]}
+                ).status_code
                 for _ in range(DEFAULT_RATE_LIMITS["get_bulk"] + 1)
             ]
         assert statuses[:-1] == [200] * DEFAULT_RATE_LIMITS["get_bulk"]
@@ -153,7 +171,9 @@ class TestRateLimits:
         emulator.set_rate_limits({})
         with api_client(emulator) as client:
             statuses = {
-                client.post("/v3/einvoices/get-bulk", json={"Invoices": [{"uniqueId": unique_id("X")}]}).status_code
+                client.post(
+                    "/v3/einvoices/get-bulk", json={"Invoices": [{"uniqueId": unique_id("X")}]}
+                ).status_code
                 for _ in range(DEFAULT_RATE_LIMITS["get_bulk"] + 5)
             }
         assert statuses == {200}
@@ -221,7 +241,9 @@ class TestFaults:
         assert (entry["fault"], entry["status"]) == ("timeout_after_processing", 200)
         assert entry["duration_ms"] >= 200
 
-    def test_connection_reset_is_a_transport_error(self, emulator: EmulatorServer, caplog: pytest.LogCaptureFixture) -> None:
+    def test_connection_reset_is_a_transport_error(
+        self, emulator: EmulatorServer, caplog: pytest.LogCaptureFixture
+    ) -> None:
         emulator.set_faults("generate", {"connection_reset": 1.0})
         with caplog.at_level(logging.WARNING), api_client(emulator) as client:
             with pytest.raises(httpx.TransportError):
@@ -262,7 +284,7 @@ class TestFaults:
             with api_client(emulator) as client:
                 statuses = [get_invoice(client, "INV-1").status_code for _ in range(30)]
             delays = [entry["delay_ms"] for entry in emulator.request_log()[-30:]]
-            return list(zip(statuses, delays))
+            return list(zip(statuses, delays, strict=True))
 
         first, second = run(), run()
         assert first == second
@@ -282,14 +304,21 @@ class TestFaults:
 
 class TestRequestLog:
     def test_never_contains_the_token(self, emulator: EmulatorServer) -> None:
-        with api_client(emulator, SPECIAL_TOKEN, **{"X-Request-Id": "req-42", "X-Other": "other-value"}) as client:
+        with api_client(
+            emulator, SPECIAL_TOKEN, **{"X-Request-Id": "req-42", "X-Other": "other-value"}
+        ) as client:
             generate(client, "INV-LOG")
             get_invoice(client, "INV-LOG")
             client.get("/v2/einvoices/nowhere")
 
         entries = emulator.request_log()
         dumped = json.dumps(entries)
-        for form in (SPECIAL_TOKEN, json.dumps(SPECIAL_TOKEN)[1:-1], urllib.parse.quote(SPECIAL_TOKEN), "S3cr3t"):
+        for form in (
+            SPECIAL_TOKEN,
+            json.dumps(SPECIAL_TOKEN)[1:-1],
+            urllib.parse.quote(SPECIAL_TOKEN),
+            "S3cr3t",
+        ):
             assert form not in dumped
         assert "other-value" not in dumped
         assert [(e["endpoint"], e["status"], e["request_id"]) for e in entries] == [

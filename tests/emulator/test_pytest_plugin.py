@@ -116,7 +116,8 @@ import httpx
 def test_uses_the_override(cleartax_emulator, cleartax_connection):
     assert cleartax_emulator.rate_limits() == {"get_bulk": 1}
     assert '"password": "team-token"' in cleartax_emulator.airflow_conn_json()
-    response = httpx.get(cleartax_emulator.base_url + "/v2/einvoices/data", headers={"X-Cleartax-Auth-Token": "emulator-token"})
+    headers = {"X-Cleartax-Auth-Token": "emulator-token"}
+    response = httpx.get(cleartax_emulator.base_url + "/v2/einvoices/data", headers=headers)
     assert response.status_code == 401
 """
     )

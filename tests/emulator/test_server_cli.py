@@ -58,7 +58,12 @@ class TestEmulatorServer:
             env = server.airflow_conn_env("erp_cleartax", token=DEFAULT_TOKEN)
             base_url = server.base_url
 
-        assert default == {"conn_type": "cleartax", "host": base_url, "password": "restricted", "extra": {"vat": OTHER_VAT}}
+        assert default == {
+            "conn_type": "cleartax",
+            "host": base_url,
+            "password": "restricted",
+            "extra": {"vat": OTHER_VAT},
+        }
         assert other["extra"] == {"vat": DEFAULT_VAT, "device_id": DEFAULT_DEVICE_ID}
         assert list(env) == ["AIRFLOW_CONN_ERP_CLEARTAX"]
         assert json.loads(env["AIRFLOW_CONN_ERP_CLEARTAX"])["password"] == DEFAULT_TOKEN
@@ -182,7 +187,15 @@ class TestCommandLine:
 
     def test_starts_prints_and_stops_on_sigterm(self, tmp_path: Path) -> None:
         process = subprocess.Popen(
-            [sys.executable, "-m", "airflow_provider_cleartax.emulator", "--port", "0", "--token", SPECIAL_TOKEN],
+            [
+                sys.executable,
+                "-m",
+                "airflow_provider_cleartax.emulator",
+                "--port",
+                "0",
+                "--token",
+                SPECIAL_TOKEN,
+            ],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -213,7 +226,9 @@ class TestCommandLine:
 
 class TestEmulatorProcess:
     def test_runs_the_config_in_a_child_process(self) -> None:
-        config = EmulatorConfig(seed=5, faults={"email": FaultSpec(latency_ms=1.0)}, rate_limits={"get_invoice": 2})
+        config = EmulatorConfig(
+            seed=5, faults={"email": FaultSpec(latency_ms=1.0)}, rate_limits={"get_invoice": 2}
+        )
         with EmulatorProcess(config=config) as child:
             assert child.pid != os.getpid()
             assert child.faults() == {"email": {**vars(FaultSpec()), "latency_ms": 1.0}}
