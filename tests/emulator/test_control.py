@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import json
 import logging
@@ -229,6 +230,20 @@ class TestFaults:
         assert emulator.invoice_statuses() == {unique_id("INV-HELD"): "CLEARED"}
         with api_client(emulator) as client:
             assert get_invoice(client, "INV-HELD").json()["InvoiceStatus"] == "CLEARED"
+
+    async def test_held_answer_does_not_block_other_requests(self, emulator: EmulatorServer) -> None:
+        emulator.set_faults("generate", {"timeout_after_processing": 1.0, "hold_seconds": 30.0})
+        headers = {"X-Cleartax-Auth-Token": DEFAULT_TOKEN, "vat": DEFAULT_VAT}
+        async with httpx.AsyncClient(base_url=emulator.base_url, headers=headers, timeout=5.0) as client:
+            body = {"DeviceId": DEFAULT_DEVICE_ID, "EInvoice": make_invoice("INV-HOLD")}
+            held = asyncio.create_task(client.post("/v2/einvoices/generate", json=body))
+            while not emulator.submission_counts():
+                await asyncio.sleep(0.01)
+            other = await client.get("/v2/einvoices/data", params={"uniqueId": unique_id("INV-HOLD")})
+            assert not held.done()
+            held.cancel()
+
+        assert other.status_code == 200
 
     def test_held_answer_is_delivered_after_hold(self, emulator: EmulatorServer) -> None:
         emulator.set_faults("generate", {"timeout_after_processing": 1.0, "hold_seconds": 0.2})
