@@ -996,15 +996,34 @@ class Emulator:
                 vat=caller.vat,
                 created_at=self._clock(),
                 egs_serial=serial,
-                csid_generated=with_otp,
+                csid_generated=False,
                 details={
                     "DeviceDetails": body["DeviceDetails"],
                     "OrganizationDetails": body["OrganizationDetails"],
                 },
             )
+            answer: dict[str, Any] = {"DeviceId": device.device_id, "Status": "GENERATED", "ErrorList": []}
+            if with_otp:
+                # Registering with an OTP also requests the production CSID, like generate-csid.
+                answer["PcsidGenerationActivityId"] = self._start_pcsid_activity(device)
             self._store.put_device(device)
         log.info("Registered device %s for VAT %s", device.device_id, caller.vat)
-        return JSONResponse({"DeviceId": device.device_id, "Status": "GENERATED", "ErrorList": []})
+        return JSONResponse(answer)
+
+    def _start_pcsid_activity(self, device: DeviceRecord) -> str:
+        """Start the device's PCSID activity; the device may generate once it has SUCCEEDED."""
+        now = self._clock()
+        activity = ActivityRecord(
+            activity_id=secrets.token_hex(12),
+            device_id=device.device_id,
+            vat=device.vat,
+            created_at=now,
+            due_at=now + self.config.pcsid_delay,
+            fails=self.config.pcsid_fail,
+        )
+        device.csid_generated, device.activity_id = True, activity.activity_id
+        self._store.put_activity(activity)
+        return activity.activity_id
 
     def _otp_errors(self, body: Mapping[str, Any], caller: _Caller) -> list[dict[str, Any]]:
         otp = body.get("Otp")
@@ -1047,22 +1066,13 @@ class Emulator:
                         "ErrorList": [rules.error("csid_generated", path="DeviceId", lang=caller.lang)],
                     },
                 )
-            activity = ActivityRecord(
-                activity_id=secrets.token_hex(12),
-                device_id=device.device_id,
-                vat=device.vat,
-                created_at=now,
-                due_at=now + self.config.pcsid_delay,
-                fails=self.config.pcsid_fail,
-            )
-            device.csid_generated, device.activity_id = True, activity.activity_id
-            self._store.put_activity(activity)
+            activity_id = self._start_pcsid_activity(device)
             self._store.put_device(device)
         return JSONResponse(
             {
                 "DeviceId": device.device_id,
                 "Status": "GENERATED",
-                "PcsidGenerationActivityId": activity.activity_id,
+                "PcsidGenerationActivityId": activity_id,
                 "ErrorList": [],
             }
         )

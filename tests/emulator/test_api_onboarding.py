@@ -28,11 +28,18 @@ def _status(env: Env, activity_id: str):
     return env.client.get(f"/onboarding/{activity_id}/pcsid-status")
 
 
-def test_registered_device_can_generate_at_once(env: Env) -> None:
+def test_registered_device_generates_once_its_pcsid_is_issued(env: Env) -> None:
     response = env.client.post(REGISTER, json=_device_body())
     assert response.status_code == 200
     body = response.json()
     assert body["Status"] == "GENERATED" and body["ErrorList"] == []
+    activity_id = body["PcsidGenerationActivityId"]
+    assert re.fullmatch(r"[0-9a-f]{24}", activity_id)
+    assert _status(env, activity_id).json()["Status"] == "IN_PROGRESS"
+    early = env.generate(make_invoice(), device_id=body["DeviceId"]).json()
+    assert early["InvoiceStatus"] == "NOT_CLEARED"
+    env.clock.advance(2.0)
+    assert _status(env, activity_id).json()["Status"] == "SUCCEEDED"
     invoice = env.generate(make_invoice(), device_id=body["DeviceId"]).json()
     assert invoice["InvoiceStatus"] == "CLEARED"
     assert invoice["ICV"] == 1 and invoice["DeviceId"] == body["DeviceId"]
