@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
-from typing import IO, TYPE_CHECKING, Any, Generic, TypeVar
+from typing import IO, TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 import httpx
 from pydantic import ValidationError
@@ -78,12 +78,14 @@ class Send:
 
     :param sink: where a successful body is streamed instead of being kept in memory.
     :param deadline: ``time.monotonic()`` by which the whole answer must have arrived.
+    :param endpoint: canonical endpoint name, for rate limiting.
     """
 
     request: httpx.Request
     max_body: int
     deadline: float
     sink: Any = None
+    endpoint: str = ""
 
 
 @dataclass
@@ -177,6 +179,7 @@ def execute(
                 max_body=settings.max_body_bytes,
                 deadline=time.monotonic() + timeout,
                 sink=call.sink,
+                endpoint=call.endpoint,
             )
             return interpret(call, reply, settings, request_id)
         except ClearTaxPermanentError:
@@ -495,8 +498,22 @@ def run_sync(client: httpx.Client, operation: Operation[T]) -> T:
             failure = exc
 
 
-async def run_async(client: httpx.AsyncClient, operation: Operation[T]) -> T:
-    """Drive ``operation`` with an :class:`httpx.AsyncClient`."""
+class Throttle(Protocol):
+    """Paces the requests of :func:`run_async` (e.g. a client-side rate limiter shared by many calls)."""
+
+    async def acquire(self, endpoint: str) -> None:
+        """Wait until a request to ``endpoint`` may be sent."""
+
+    def record(self, endpoint: str, status: int | None) -> None:
+        """Learn how a request to ``endpoint`` went: its HTTP status, or ``None`` without an answer."""
+
+
+async def run_async(client: httpx.AsyncClient, operation: Operation[T], *, throttle: Throttle | None = None) -> T:
+    """Drive ``operation`` with an :class:`httpx.AsyncClient`.
+
+    :param throttle: asked before every request is sent (first attempts, retries and look-ups
+        alike) and told its outcome; time spent waiting for it does not count against the deadline.
+    """
     import asyncio
 
     outcome: Any = None
@@ -511,7 +528,18 @@ async def run_async(client: httpx.AsyncClient, operation: Operation[T]) -> T:
             if isinstance(action, Sleep):
                 await asyncio.sleep(action.seconds)
                 continue
-            response = await client.send(action.request, stream=True)
+            if throttle is not None:
+                queued = time.monotonic()
+                await throttle.acquire(action.endpoint)
+                action.deadline += time.monotonic() - queued
+            try:
+                response = await client.send(action.request, stream=True)
+            except httpx.HTTPError:
+                if throttle is not None:
+                    throttle.record(action.endpoint, None)
+                raise
+            if throttle is not None:
+                throttle.record(action.endpoint, response.status_code)
             reader = _BodyReader(action, response)
             try:
                 async for chunk in response.aiter_bytes(_CHUNK):
