@@ -215,6 +215,7 @@ class BulkSubmitter:
     :param today: the date issue dates may not be after (defaults to today in Saudi Arabia).
     :param pool_limits: limits of the HTTP connection pool; by default one connection per
         in-flight invoice, all kept alive.
+    :param validate: check each invoice client-side first (invalid ones are recorded, not sent).
     """
 
     def __init__(
@@ -231,6 +232,7 @@ class BulkSubmitter:
         errors_in_summary: int = DEFAULT_ERRORS_IN_SUMMARY,
         today: date | None = None,
         pool_limits: httpx.Limits | None = None,
+        validate: bool = True,
     ) -> None:
         if mode not in ("sync", "async"):
             raise ValueError(f"mode must be 'sync' or 'async', got {mode!r}")
@@ -246,6 +248,7 @@ class BulkSubmitter:
         self.custom_fields = dict(custom_fields) if custom_fields else None
         self.errors_in_summary = errors_in_summary
         self.today = today
+        self.validate = validate
         self.pool_limits = pool_limits or httpx.Limits(
             max_connections=concurrency, max_keepalive_connections=concurrency, keepalive_expiry=30
         )
@@ -351,7 +354,7 @@ class BulkSubmitter:
         else:
             invoice = data
         number = invoice_number_of(invoice)
-        problems = validate_invoice(invoice, today=self.today)
+        problems = validate_invoice(invoice, today=self.today) if self.validate else []
         if problems:
             return self._invalid(item.line, number, problems)
         try:
