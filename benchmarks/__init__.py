@@ -1,0 +1,1 @@
+"""Benchmarks of the provider against the bundled emulator: ``python -m benchmarks.run --help``."""
