@@ -54,6 +54,23 @@ def bulk_limiter(conn_id: str) -> RateLimiter:
     return limiter
 
 
+async def wait_event(event: asyncio.Event, timeout: float | None) -> bool:
+    """Wait until ``event`` is set or ``timeout`` seconds pass; return whether it was set.
+
+    Unlike ``asyncio.wait_for`` on Python < 3.12, a cancellation arriving just as the event is
+    set is never swallowed, so a cancelled trigger always stops.
+
+    :param event: the event to wait for.
+    :param timeout: seconds, or ``None`` to wait without end.
+    """
+    waiter = asyncio.ensure_future(event.wait())
+    try:
+        done, _ = await asyncio.wait({waiter}, timeout=timeout)
+    finally:
+        waiter.cancel()
+    return bool(done)
+
+
 class _Subscription:
     """One trigger's view: the statuses of its invoices, and a wake-up for each poll cycle."""
 
@@ -137,10 +154,7 @@ class SharedBulkPoller:
                 self._wake.clear()
                 await self._poll_once(hook, session)
                 interval = min(sub.poll_interval for sub in self.subscriptions) if self.subscriptions else 0
-                try:
-                    await asyncio.wait_for(self._wake.wait(), timeout=interval)
-                except asyncio.TimeoutError:
-                    pass
+                await wait_event(self._wake, interval)
         except ClearTaxPermanentError as error:
             self._fail(error)
         except Exception as error:  # e.g. the connection does not exist: no subscriber may hang on it
@@ -236,9 +250,7 @@ class ClearTaxInvoicesReportedTrigger(BaseTrigger):
             timeout = None if self.deadline is None else self.deadline - time.time()
             if timeout is not None and timeout <= 0:
                 break
-            try:
-                await asyncio.wait_for(subscription.updated.wait(), timeout=timeout)
-            except asyncio.TimeoutError:
+            if not await wait_event(subscription.updated, timeout):
                 break
             subscription.updated.clear()
             if subscription.failure is not None:
