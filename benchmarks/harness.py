@@ -287,10 +287,13 @@ def child_env(base_url: str, workdir: Path) -> dict[str, str]:
 def start_emulator(latency_ms: float) -> EmulatorProcess:
     """Start the emulator in a child process: no rate limits, every endpoint ``latency_ms`` slow.
 
+    Asynchronously generated invoices stay PENDING for an hour, so status waits poll until
+    their deadline.
+
     :param latency_ms: fixed latency injected into every endpoint.
     """
     faults = {"*": FaultSpec(latency_ms=latency_ms)} if latency_ms else {}
-    config = EmulatorConfig(rate_limits={}, faults=faults, seed=1)
+    config = EmulatorConfig(rate_limits={}, faults=faults, seed=1, async_report_delay=3600.0)
     return EmulatorProcess(config=config).start()
 
 
@@ -365,11 +368,17 @@ def markdown_table(columns: Sequence[str], rows: Iterable[Mapping[str, Any]]) ->
     return "\n".join(lines)
 
 
+def _with_unit(text: str, unit: str) -> str:
+    if unit in ("x", "%", ""):
+        return f"{text}{unit}"
+    return f"{text} {unit}"
+
+
 def figure_value(figure: Figure) -> str:
     """Render a figure's value with its unit."""
     if figure.value is None:
         return "-"
-    return f"{_cell(float(figure.value))}{figure.unit if figure.unit in ('x', '%') else ' ' + figure.unit}"
+    return _with_unit(_cell(float(figure.value)), figure.unit)
 
 
 def render(result: BenchResult) -> str:
@@ -393,9 +402,7 @@ def render_figures(results: Sequence[BenchResult]) -> str:
             "": result.id,
             "figure": figure.name,
             "measured": figure_value(figure),
-            "target": f"{figure.target}{figure.unit if figure.unit in ('x', '%') else ' ' + figure.unit}"
-            if figure.target
-            else "",
+            "target": _with_unit(figure.target, figure.unit) if figure.target else "",
             "met": {True: "yes", False: "**no**", None: ""}[figure.met],
         }
         for result in results
