@@ -92,3 +92,18 @@ def sample_invoice(name: str = "standard_invoice", *, number: str | None = None)
     if number is not None:
         invoice["ID"] = {"en": number, "ar": None} if isinstance(invoice.get("ID"), dict) else number
     return invoice
+
+
+def xcom_values(run: object, task_id: str) -> dict[str, object]:
+    """Return every XCom a task of a finished ``dag.test()`` run pushed, by key."""
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        rows = session.scalars(XComModel.get_many(run_id=run.run_id, dag_ids=run.dag_id, task_ids=task_id)).all()
+        return {row.key: XComModel.deserialize_value(row) for row in rows}
+
+
+def task_states(run: object) -> dict[str, tuple[str, int]]:
+    """Return ``{task_id: (state, try_number)}`` of a finished ``dag.test()`` run."""
+    return {ti.task_id: (ti.state, ti.try_number) for ti in run.get_task_instances()}

@@ -90,7 +90,7 @@ class EmulatorConfig:
     :param state_path: SQLite file that keeps the state across restarts; ``None`` = memory only.
     """
 
-    tokens: dict[str, tuple[str, ...]] = field(default_factory=lambda: {DEFAULT_TOKEN: ()})
+    tokens: dict[str, tuple[str, ...]] = field(default_factory=lambda: {DEFAULT_TOKEN: ()}, repr=False)
     vats: dict[str, str] = field(default_factory=lambda: {DEFAULT_VAT: DEFAULT_SELLER_NAME})
     devices: dict[str, str] = field(default_factory=lambda: {DEFAULT_DEVICE_ID: DEFAULT_VAT})
     admin_tokens: tuple[str, ...] | None = None
