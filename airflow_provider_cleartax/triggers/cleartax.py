@@ -138,7 +138,9 @@ class InvoiceCheck:
         return cls({key: result.invoice_status}, {key: errors} if errors else {})
 
     @classmethod
-    def from_bulk(cls, identities: Sequence[InvoiceIdentity], items: Sequence[BulkStatusItem]) -> InvoiceCheck:
+    def from_bulk(
+        cls, identities: Sequence[InvoiceIdentity], items: Sequence[BulkStatusItem]
+    ) -> InvoiceCheck:
         """Read a Get bulk answer, whose items follow the order of the identities asked for.
 
         :param identities: the invoices asked for.
@@ -149,7 +151,7 @@ class InvoiceCheck:
             raise ClearTaxResponseError(
                 f"asked for {len(identities)} invoices, got {len(items)} statuses", endpoint="get_bulk"
             )
-        answered = dict(zip((invoice_key(identity) for identity in identities), items))
+        answered = dict(zip((invoice_key(identity) for identity in identities), items, strict=True))
         unknown = {key: item for key, item in answered.items() if not item.is_known}
         if unknown:
             raise ClearTaxNotFoundError(
@@ -158,7 +160,9 @@ class InvoiceCheck:
                 errors=[entry.to_api() for item in unknown.values() for entry in item.error_list],
             )
         statuses = {key: item.einvoice_status for key, item in answered.items()}
-        errors = {key: [e.to_api() for e in item.error_list] for key, item in answered.items() if item.error_list}
+        errors = {
+            key: [e.to_api() for e in item.error_list] for key, item in answered.items() if item.error_list
+        }
         return cls(statuses, errors)
 
     @property
@@ -409,7 +413,10 @@ class ClearTaxInvoiceStatusTrigger(_ClearTaxPollingTrigger):
         hook_params: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(
-            cleartax_conn_id=cleartax_conn_id, poll_interval=poll_interval, deadline=deadline, hook_params=hook_params
+            cleartax_conn_id=cleartax_conn_id,
+            poll_interval=poll_interval,
+            deadline=deadline,
+            hook_params=hook_params,
         )
         self.invoices = normalize_invoices(invoices)
         if not self.invoices:
@@ -440,7 +447,8 @@ class ClearTaxInvoiceStatusTrigger(_ClearTaxPollingTrigger):
 
     def _timeout_message(self) -> str:
         pending = [f"{key} {self._last.statuses[key] or 'unknown'}" for key in self._last.pending]
-        return f"{len(pending)} of {len(self.invoices)} invoice(s) not final at the deadline: {_listing(pending)}"
+        total = len(self.invoices)
+        return f"{len(pending)} of {total} invoice(s) not final at the deadline: {_listing(pending)}"
 
 
 class ClearTaxPcsidStatusTrigger(_ClearTaxPollingTrigger):
@@ -464,7 +472,10 @@ class ClearTaxPcsidStatusTrigger(_ClearTaxPollingTrigger):
         hook_params: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(
-            cleartax_conn_id=cleartax_conn_id, poll_interval=poll_interval, deadline=deadline, hook_params=hook_params
+            cleartax_conn_id=cleartax_conn_id,
+            poll_interval=poll_interval,
+            deadline=deadline,
+            hook_params=hook_params,
         )
         if not isinstance(activity_id, str) or not activity_id.strip():
             raise ValueError(f"ClearTaxPcsidStatusTrigger needs an activity_id, got {activity_id!r}")

@@ -12,7 +12,12 @@ from typing import Any
 import httpx
 import pytest
 
-from airflow_provider_cleartax.emulator.config import DEFAULT_DEVICE_ID, DEFAULT_TOKEN, DEFAULT_VAT, EmulatorConfig
+from airflow_provider_cleartax.emulator.config import (
+    DEFAULT_DEVICE_ID,
+    DEFAULT_TOKEN,
+    DEFAULT_VAT,
+    EmulatorConfig,
+)
 from airflow_provider_cleartax.emulator.server import EmulatorServer, conn_env_var
 
 #: Short delays keep the PENDING -> REPORTED and IN_PROGRESS -> SUCCEEDED waits well under a second.
@@ -63,7 +68,9 @@ def connect(monkeypatch: pytest.MonkeyPatch) -> Callable[..., str]:
 
 def _client(server: EmulatorServer) -> httpx.Client:
     return httpx.Client(
-        base_url=server.base_url, headers={"X-Cleartax-Auth-Token": DEFAULT_TOKEN, "vat": DEFAULT_VAT}, timeout=10
+        base_url=server.base_url,
+        headers={"X-Cleartax-Auth-Token": DEFAULT_TOKEN, "vat": DEFAULT_VAT},
+        timeout=10,
     )
 
 
@@ -101,7 +108,9 @@ def submit(server: EmulatorServer, number: str, *, valid: bool = True, asynchron
     """
     path = "/v2/einvoices/generate/async" if asynchronous else "/v2/einvoices/generate"
     with _client(server) as client:
-        response = client.post(path, json={"DeviceId": DEFAULT_DEVICE_ID, "EInvoice": invoice(number, valid=valid)})
+        response = client.post(
+            path, json={"DeviceId": DEFAULT_DEVICE_ID, "EInvoice": invoice(number, valid=valid)}
+        )
     response.raise_for_status()
     expected = ("PENDING" if asynchronous else "REPORTED") if valid else "NOT_REPORTED"
     assert response.json()["InvoiceStatus"] == expected
@@ -117,9 +126,13 @@ def start_pcsid_activity(server: EmulatorServer, serial: str = "1-Air|2-Flow|3-T
     device = {"EgsSerialNumber": serial}
     organization = {"OrganizationName": "Emulator Trading Co.", "CountryCode": "SA"}
     with _client(server) as client:
-        csr = client.post("/onboarding/generate-csr", json={"DeviceDetails": device, "OrganizationDetails": organization})
+        csr = client.post(
+            "/onboarding/generate-csr", json={"DeviceDetails": device, "OrganizationDetails": organization}
+        )
         csr.raise_for_status()
-        csid = client.post("/onboarding/generate-csid", json={"DeviceId": csr.json()["DeviceId"], "Otp": "123456"})
+        csid = client.post(
+            "/onboarding/generate-csid", json={"DeviceId": csr.json()["DeviceId"], "Otp": "123456"}
+        )
         csid.raise_for_status()
     return csid.json()["PcsidGenerationActivityId"]
 

@@ -27,7 +27,7 @@ from tests.triggers.support import (
     unique_id,
 )
 
-# Retries inside one hook call would hide the trigger's own retrying: the tests turn them off where it matters.
+# Retries inside one hook call would hide the trigger's own retrying: turned off where that matters.
 NO_HOOK_RETRIES = {"max_retries": 0}
 
 
@@ -58,7 +58,10 @@ def only_payload(events: list[Any]) -> dict[str, Any]:
 def test_invoice_trigger_serializes_to_its_classpath_and_json_kwargs() -> None:
     trigger = ClearTaxInvoiceStatusTrigger(
         cleartax_conn_id="ct",
-        invoices=["  300000000000003_A-1_388_2026 ", {"invoiceNumber": "A/2", "invoiceType": 388, "issueDate": "2026-02-03"}],
+        invoices=[
+            "  300000000000003_A-1_388_2026 ",
+            {"invoiceNumber": "A/2", "invoiceType": 388, "issueDate": "2026-02-03"},
+        ],
         poll_interval=5,
         deadline=1_900_000_000.5,
         hook_params={"request_timeout": 12.0, "vat": "300000000000003"},
@@ -105,7 +108,9 @@ def test_invoices_that_name_no_invoice_are_refused(invoices: Any) -> None:
 
 
 def test_duplicate_invoices_are_checked_once() -> None:
-    assert normalize_invoices(["X_1", " X_1", {"invoiceNumber": "N", "invoiceType": "INV", "issueDate": "2026-01-01"}] * 2) == [
+    assert normalize_invoices(
+        ["X_1", " X_1", {"invoiceNumber": "N", "invoiceType": "INV", "issueDate": "2026-01-01"}] * 2
+    ) == [
         "X_1",
         {"invoiceNumber": "N", "invoiceType": "INV", "issueDate": "2026-01-01"},
     ]
@@ -165,7 +170,9 @@ async def test_a_refused_invoice_fails_at_once_while_others_are_pending(make_emu
     assert len(requests_to(slow, "get_bulk")) == 1
 
 
-async def test_the_deadline_ends_with_timeout_after_a_last_check_at_the_deadline(make_emulator, connect) -> None:
+async def test_the_deadline_ends_with_timeout_after_a_last_check_at_the_deadline(
+    make_emulator, connect
+) -> None:
     slow = make_emulator(async_report_delay=60)
     uid = submit(slow, "TRG-6")
     deadline = time.time() + 0.3
@@ -198,7 +205,9 @@ async def test_the_last_check_at_the_deadline_can_still_succeed(make_emulator, c
     assert [entry["status"] for entry in requests_to(emulator, "get_invoice")] == [200, 200]
 
 
-async def test_a_wrong_token_ends_with_an_error_naming_the_connection_not_the_token(emulator, connect) -> None:
+async def test_a_wrong_token_ends_with_an_error_naming_the_connection_not_the_token(
+    emulator, connect
+) -> None:
     uid = submit(emulator, "TRG-8")
     trigger = ClearTaxInvoiceStatusTrigger(
         cleartax_conn_id=connect(emulator, token=WRONG_TOKEN), invoices=[uid], poll_interval=0.2
@@ -219,7 +228,9 @@ async def test_a_wrong_token_ends_with_an_error_naming_the_connection_not_the_to
 
 async def test_an_unknown_invoice_ends_with_a_not_found_error(emulator, connect) -> None:
     missing = unique_id("TRG-NEVER-SENT")
-    trigger = ClearTaxInvoiceStatusTrigger(cleartax_conn_id=connect(emulator), invoices=[missing], poll_interval=0.2)
+    trigger = ClearTaxInvoiceStatusTrigger(
+        cleartax_conn_id=connect(emulator), invoices=[missing], poll_interval=0.2
+    )
 
     payload = only_payload(await run_trigger(trigger))
 
@@ -309,7 +320,10 @@ async def test_a_failed_pcsid_activity_answered_with_http_500_is_final(make_emul
     failing = make_emulator(pcsid_fail=True)
     activity = start_pcsid_activity(failing)
     trigger = ClearTaxPcsidStatusTrigger(
-        cleartax_conn_id=connect(failing), activity_id=activity, poll_interval=0.2, hook_params=NO_HOOK_RETRIES
+        cleartax_conn_id=connect(failing),
+        activity_id=activity,
+        poll_interval=0.2,
+        hook_params=NO_HOOK_RETRIES,
     )
 
     payload = only_payload(await run_trigger(trigger))
@@ -334,7 +348,9 @@ async def test_pcsid_timeout_and_unknown_activity(make_emulator, connect) -> Non
         )
     )
     unknown = only_payload(
-        await run_trigger(ClearTaxPcsidStatusTrigger(cleartax_conn_id=conn_id, activity_id="f" * 24, poll_interval=0.2))
+        await run_trigger(
+            ClearTaxPcsidStatusTrigger(cleartax_conn_id=conn_id, activity_id="f" * 24, poll_interval=0.2)
+        )
     )
 
     assert (timed_out["status"], timed_out["pcsid_status"]) == ("timeout", "IN_PROGRESS")
