@@ -94,7 +94,7 @@ def test_business_rejections_are_recorded_and_do_not_stop_the_batch(fast_hook, c
     batch[1] = {**batch[1], "TaxCurrencyCode": "USD"}
     summary = run(fast_hook, tmp_path / "ledger", batch, validate=False)
 
-    assert summary.counts == {"CLEARED": 2, "REJECTED": 1} or summary.counts == {"CLEARED": 2, "NOT_CLEARED": 1}
+    assert summary.counts == {"CLEARED": 2, "NOT_CLEARED": 1}
     rejected = Ledger(tmp_path / "ledger").state()[unique_id(batch[1])]
     assert rejected["errors"] and rejected["attempts"] == 1
     assert summary.errors[0]["invoice_number"] == "BLK-REJ-00001"
