@@ -139,6 +139,14 @@ class SignedXmlResult(ApiModel):
     reporting_status: str | None = Field(None, alias="reportingStatus")
 
     @property
+    def error_list(self) -> list[ApiErrorEntry]:
+        """ZATCA's error messages, as ClearTax error entries."""
+        return [
+            ApiErrorEntry(ErrorCode=m.code, ErrorMessage=m.message, ErrorSource="ZATCA", Path=m.category)
+            for m in self.validation_results.error_messages
+        ]
+
+    @property
     def is_rejected(self) -> bool:
         """Whether ZATCA refused the document."""
         return self.validation_results.status == "ERROR" or (

@@ -34,6 +34,10 @@ if TYPE_CHECKING:
     from airflow_provider_cleartax.hooks.cleartax import ClearTaxHook
 
 
+#: The onboarding summary, kept across a deferral.
+PENDING_DEVICE_XCOM_KEY = "cleartax_device"
+
+
 def _default_deferrable() -> bool:
     from airflow.configuration import conf
 
@@ -169,9 +173,9 @@ class _InvoiceWaitMixin:
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Finish after the trigger fired: raise for failures, else return the final summary."""
-        from airflow_provider_cleartax.sensors.cleartax import raise_for_invoice_event
+        from airflow_provider_cleartax.triggers.cleartax import raise_for_event
 
-        raise_for_invoice_event(event, conn_id=self.cleartax_conn_id)
+        raise_for_event(event, conn_id=self.cleartax_conn_id)
         # Deferral kwargs do not survive every runner (dag.test drops them): re-derive the invoice.
         key = self._pending_invoice_key()
         return _final_invoice_summary(key, self.hook.get_invoice(unique_id=key.unique_id))
@@ -548,6 +552,7 @@ class ClearTaxRegisterDeviceOperator(ClearTaxBaseOperator):
         if not status.is_terminal and self.deferrable:
             from airflow_provider_cleartax.triggers.cleartax import ClearTaxPcsidStatusTrigger
 
+            context["ti"].xcom_push(key=PENDING_DEVICE_XCOM_KEY, value=summary)
             self.defer(
                 trigger=ClearTaxPcsidStatusTrigger(
                     cleartax_conn_id=self.cleartax_conn_id,
@@ -557,19 +562,23 @@ class ClearTaxRegisterDeviceOperator(ClearTaxBaseOperator):
                     hook_params={"vat": self.hook.settings.vat, **self.hook_params},
                 ),
                 method_name="execute_complete",
-                kwargs={"summary": summary},
             )
         while not status.is_terminal and (deadline is None or time.time() < deadline):
             time.sleep(self.poll_interval)
             status = self.hook.get_pcsid_status(activity_id)
-        from airflow_provider_cleartax.sensors.cleartax import raise_for_pcsid_status
+        from airflow_provider_cleartax.exceptions import ClearTaxTimeoutError
+        from airflow_provider_cleartax.triggers.cleartax import pcsid_failure
 
-        raise_for_pcsid_status(status, activity_id=activity_id)
+        if status.status == "FAILED":
+            raise pcsid_failure(activity_id, status.status, [e.to_api() for e in status.error_list])
+        if not status.is_terminal:
+            raise ClearTaxTimeoutError(f"PCSID activity {activity_id} still {status.status}", endpoint="pcsid_status")
         return {**summary, "pcsid_status": status.status}
 
-    def execute_complete(self, context: Context, event: dict[str, Any], summary: dict[str, Any]) -> dict[str, Any]:
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Finish after the trigger fired: raise for a failed activity, else return the summary."""
-        from airflow_provider_cleartax.sensors.cleartax import raise_for_pcsid_event
+        from airflow_provider_cleartax.triggers.cleartax import raise_for_event
 
-        raise_for_pcsid_event(event, conn_id=self.cleartax_conn_id)
-        return {**summary, "pcsid_status": event.get("pcsid_status")}
+        raise_for_event(event, conn_id=self.cleartax_conn_id)
+        # Deferral kwargs do not survive every runner (dag.test drops them): the XCom does.
+        return {**context["ti"].xcom_pull(task_ids=self.task_id, key=PENDING_DEVICE_XCOM_KEY), "pcsid_status": event["pcsid_status"]}

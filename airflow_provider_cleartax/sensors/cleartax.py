@@ -11,12 +11,12 @@ from airflow_provider_cleartax.exceptions import ClearTaxConfigError, ClearTaxEr
 from airflow_provider_cleartax.triggers.cleartax import (
     ClearTaxInvoiceStatusTrigger,
     ClearTaxPcsidStatusTrigger,
-    InvoiceCheck,
     check_invoices,
-    error_from_event,
     normalize_invoices,
+    pcsid_failure,
     pcsid_message,
     pcsid_state,
+    raise_for_event,
 )
 
 try:
@@ -30,9 +30,9 @@ except ImportError:  # Airflow 3.1
     from airflow.configuration import conf  # type: ignore[no-redef]
 
 try:
-    from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException
+    from airflow.sdk.exceptions import AirflowSkipException
 except ImportError:  # Airflow 3.1
-    from airflow.exceptions import AirflowSensorTimeout, AirflowSkipException  # type: ignore[no-redef]
+    from airflow.exceptions import AirflowSkipException  # type: ignore[no-redef]
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -113,17 +113,9 @@ class _ClearTaxSensor(BaseSensorOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
         """Turn the trigger's event into the task's result or error."""
-        status = event.get("status")
-        if status == "success":
-            self.log.info("%s", event.get("message"))
-            return self._success_xcom(event)
-        if status == "failed":
-            raise self._failure(event)
-        if status == "timeout":
-            raise AirflowSensorTimeout(f"Sensor timed out: {event.get('message')}")
-        if status == "error":
-            raise error_from_event(event, conn_id=self.cleartax_conn_id)
-        raise ClearTaxPermanentError(f"unexpected trigger event {event!r}")
+        raise_for_event(event, conn_id=self.cleartax_conn_id)
+        self.log.info("%s", event.get("message"))
+        return self._success_xcom(event)
 
     def _poke(self) -> PokeReturnValue:
         raise NotImplementedError
@@ -132,9 +124,6 @@ class _ClearTaxSensor(BaseSensorOperator):
         raise NotImplementedError
 
     def _success_xcom(self, event: Mapping[str, Any]) -> Any:
-        raise NotImplementedError
-
-    def _failure(self, event: Mapping[str, Any]) -> ClearTaxError:
         raise NotImplementedError
 
 
@@ -212,9 +201,6 @@ class ClearTaxInvoiceStatusSensor(_ClearTaxSensor):
     def _success_xcom(self, event: Mapping[str, Any]) -> dict[str, str | None]:
         return dict(event["invoices"])
 
-    def _failure(self, event: Mapping[str, Any]) -> ClearTaxError:
-        return InvoiceCheck(dict(event["invoices"]), dict(event.get("errors") or {})).rejection()
-
 
 class ClearTaxPcsidStatusSensor(_ClearTaxSensor):
     """Wait until a PCSID generation activity has SUCCEEDED; fail when it FAILED.
@@ -264,7 +250,7 @@ class ClearTaxPcsidStatusSensor(_ClearTaxSensor):
         state = pcsid_state(result.status)
         errors = [entry.to_api() for entry in result.error_list]
         if state == "failed":
-            raise self._failure({"activity_id": activity_id, "pcsid_status": result.status, "errors": errors})
+            raise pcsid_failure(activity_id, result.status, errors)
         if state == "success":
             self.log.info("%s", pcsid_message(activity_id, result.status, errors))
             return PokeReturnValue(
@@ -284,10 +270,3 @@ class ClearTaxPcsidStatusSensor(_ClearTaxSensor):
 
     def _success_xcom(self, event: Mapping[str, Any]) -> dict[str, Any]:
         return {"activity_id": event["activity_id"], "pcsid_status": event["pcsid_status"]}
-
-    def _failure(self, event: Mapping[str, Any]) -> ClearTaxError:
-        return ClearTaxPermanentError(
-            pcsid_message(event["activity_id"], event.get("pcsid_status"), []),
-            endpoint="pcsid_status",
-            errors=event.get("errors") or (),
-        )

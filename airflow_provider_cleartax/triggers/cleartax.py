@@ -10,7 +10,8 @@ plain JSON:
 - :class:`ClearTaxPcsidStatusTrigger`: ``{"status", "activity_id", "pcsid_status", "errors":
   [ErrorList entries], "message"}``, plus ``"error_type"`` and ``"error_detail"`` on ``error``.
 
-:func:`error_from_event` turns an ``error`` event back into the exception the trigger met.
+:func:`raise_for_event` turns an event back into the exception it reports (``error_from_event``
+rebuilds the very exception an ``error`` event's trigger met).
 """
 
 from __future__ import annotations
@@ -280,6 +281,44 @@ def error_from_event(event: Mapping[str, Any], *, conn_id: str) -> ClearTaxError
     if not (isinstance(kind, type) and issubclass(kind, ClearTaxPermanentError)):
         kind = ClearTaxPermanentError
     return kind(detail.get("message") or str(event.get("message")), **context)
+
+
+def pcsid_failure(activity_id: str, status: str | None, errors: Sequence[Mapping[str, Any]]) -> ClearTaxError:
+    """Return the error that reports a FAILED PCSID activity.
+
+    :param activity_id: the activity.
+    :param status: its final ``Status``.
+    :param errors: its ``ErrorList``.
+    """
+    return ClearTaxPermanentError(
+        pcsid_message(activity_id, status, []), endpoint="pcsid_status", errors=errors
+    )
+
+
+def raise_for_event(event: Mapping[str, Any], *, conn_id: str) -> None:
+    """Raise what a non-success event of these triggers reports; return quietly on success.
+
+    Shared by the sensors and by the operators that defer to these triggers.
+
+    :param event: the event payload.
+    :param conn_id: the connection the trigger used (named by authentication errors).
+    """
+    status = event.get("status")
+    if status == "success":
+        return
+    if status == "failed":
+        if "activity_id" in event:
+            raise pcsid_failure(event["activity_id"], event.get("pcsid_status"), event.get("errors") or ())
+        raise InvoiceCheck(dict(event["invoices"]), dict(event.get("errors") or {})).rejection()
+    if status == "timeout":
+        try:
+            from airflow.sdk.exceptions import AirflowSensorTimeout
+        except ImportError:  # Airflow 3.1
+            from airflow.exceptions import AirflowSensorTimeout  # type: ignore[no-redef]
+        raise AirflowSensorTimeout(f"Timed out: {event.get('message')}")
+    if status == "error":
+        raise error_from_event(event, conn_id=conn_id)
+    raise ClearTaxPermanentError(f"unexpected trigger event {event!r}")
 
 
 class _ClearTaxPollingTrigger(BaseTrigger):

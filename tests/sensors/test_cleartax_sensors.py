@@ -7,16 +7,17 @@ from typing import Any
 
 import pytest
 
+try:
+    from airflow.sdk.exceptions import AirflowSensorTimeout
+except ImportError:  # Airflow 3.1
+    from airflow.exceptions import AirflowSensorTimeout
+
 from airflow_provider_cleartax.exceptions import (
     ClearTaxAuthError,
     ClearTaxInvoiceRejectedError,
     ClearTaxNotFoundError,
 )
-from airflow_provider_cleartax.sensors.cleartax import (
-    AirflowSensorTimeout,
-    ClearTaxInvoiceStatusSensor,
-    ClearTaxPcsidStatusSensor,
-)
+from airflow_provider_cleartax.sensors.cleartax import ClearTaxInvoiceStatusSensor, ClearTaxPcsidStatusSensor
 from airflow_provider_cleartax.triggers.cleartax import ClearTaxInvoiceStatusTrigger
 from tests.triggers.support import (
     CONN_ID,
