@@ -89,7 +89,7 @@ def business_day(context: Mapping[str, Any]) -> date:
     if requested:
         return date.fromisoformat(str(requested))
     dag_run = context["dag_run"]
-    if str(dag_run.run_type) in {"scheduled", "backfill"}:
+    if getattr(dag_run.run_type, "value", dag_run.run_type) in {"scheduled", "backfill"}:
         end = context.get("data_interval_end") or dag_run.logical_date
         return end.astimezone(KSA).date() - timedelta(days=1)
     moment = dag_run.logical_date or dag_run.run_after
