@@ -8,7 +8,7 @@ UV = $(PYTHON) -m uv
 PY = $(VENV)/bin/python
 STAMP = $(VENV)/.installed-$(AIRFLOW_VERSION)
 
-.PHONY: venv test demo emulator benchmarks reliability clean
+.PHONY: venv test test-fast demo demo-clean emulator benchmarks reliability clean
 
 venv: $(STAMP)
 
@@ -21,8 +21,16 @@ $(STAMP): pyproject.toml
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# DEMO_ARGS=--keep leaves Airflow (UI included) and the emulator up until Ctrl-C.
 demo: $(STAMP)
-	$(PY) -m scripts.demo
+	$(PY) -m scripts.demo $(DEMO_ARGS)
+
+demo-clean:
+	rm -rf .demo
+
+# Everything but the tests that start real Airflow components.
+test-fast: $(STAMP)
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
 emulator: $(STAMP)
 	$(VENV)/bin/cleartax-emulator --port 8080
