@@ -32,7 +32,7 @@ def get_provider_info() -> dict[str, Any]:
         "integrations": [
             {
                 "integration-name": "ClearTax KSA e-invoicing",
-                "external-doc-url": "https://docs.cleartax.in/cleartax-for-developers/middle-east/ksa-e-invoicing",
+                "external-doc-url": "https://docs.cleartax.in/cleartax-docs/e-invoicing-ksa-api",
                 "tags": ["service"],
             }
         ],
