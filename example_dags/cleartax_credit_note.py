@@ -13,7 +13,14 @@ from typing import Any
 
 import pendulum
 from airflow.sdk import DAG, Param, task
-from cleartax_example_settings import CONN_ID, KSA, POLL_INTERVAL, setting, storage_path
+from cleartax_example_settings import (
+    CONN_ID,
+    KSA,
+    POLL_INTERVAL,
+    AirflowFailException,
+    setting,
+    storage_path,
+)
 
 from airflow_provider_cleartax.operators.cleartax import (
     ClearTaxDownloadInvoicePdfOperator,
@@ -71,8 +78,6 @@ with DAG(
         """Read the original invoice's row from the ERP."""
         import sqlite3
 
-        from airflow.sdk.exceptions import AirflowFailException
-
         with sqlite3.connect(setting("erp_db", params)) as erp:
             erp.row_factory = sqlite3.Row
             row = erp.execute(
@@ -100,8 +105,6 @@ with DAG(
         """Build the credit note from the original's ERP row; refuse an original ZATCA did not accept."""
         import json
         import sqlite3
-
-        from airflow.sdk.exceptions import AirflowFailException
 
         from airflow_provider_cleartax.invoices import Seller, invoice_from_row
 
@@ -157,4 +160,5 @@ with DAG(
         destination=pdf_destination(issue.output),
     )
 
-    wait >> download
+    # The sensor and the download read the credit note's identity from XCom, in templates.
+    issue >> wait >> download

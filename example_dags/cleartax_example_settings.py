@@ -26,6 +26,21 @@ from datetime import date, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+try:
+    from airflow.sdk.exceptions import AirflowFailException
+except ImportError:  # Airflow 3.1
+    from airflow.exceptions import AirflowFailException
+
+__all__ = [
+    "CONN_ID",
+    "KSA",
+    "POLL_INTERVAL",
+    "AirflowFailException",
+    "business_day",
+    "setting",
+    "storage_path",
+]
+
 CONN_ID = os.environ.get("CLEARTAX_CONN_ID", "cleartax_default")
 #: Seconds between status checks of the waiting tasks (read when the DAG file is parsed).
 POLL_INTERVAL = float(os.environ.get("CLEARTAX_POLL_INTERVAL", "10"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -29,6 +30,12 @@ EXTRA_LABELS = (
 )
 
 
+def _local(url: str) -> Path:
+    parts = urlsplit(url)
+    assert parts.scheme == "file", url
+    return Path(parts.path)
+
+
 def test_daily_run_triggered_through_the_rest_api_succeeds(system_run) -> None:
     outcome = system_run.outcome
     assert outcome.succeeded, outcome.task_states
@@ -45,9 +52,9 @@ def test_daily_run_triggered_through_the_rest_api_succeeds(system_run) -> None:
 
 
 def test_ledger_holds_every_valid_document_once(system_run) -> None:
-    ledger_path = system_run.outcome.summary["ledger"].removeprefix("file://")
-    assert Path(ledger_path).is_relative_to(system_run.stack.output)
-    state = Ledger(ledger_path).state()
+    ledger_url = system_run.outcome.summary["ledger"]
+    assert _local(ledger_url).is_relative_to(system_run.stack.output)
+    state = Ledger(ledger_url).state()
     statuses = sorted(record["status"] for record in state.values())
     assert statuses == ["CLEARED"] * STANDARD_DOCUMENTS + ["PENDING"] * SIMPLIFIED_DOCUMENTS
     assert all(record["attempts"] == 1 for record in state.values())
@@ -58,7 +65,7 @@ def test_ledger_holds_every_valid_document_once(system_run) -> None:
 
 
 def test_pdfs_are_valid_pdfs_with_their_invoice_inside(system_run) -> None:
-    folder = Path(system_run.outcome.summary["pdf_folder"].removeprefix("file://"))
+    folder = _local(system_run.outcome.summary["pdf_folder"])
     pdfs = sorted(folder.glob("*.pdf"))
     assert len(pdfs) == STANDARD_DOCUMENTS
     for path in pdfs:
