@@ -9,9 +9,13 @@ import pytest
 
 from airflow_provider_cleartax.bulk import Ledger
 from airflow_provider_cleartax.emulator import documents
-from airflow_provider_cleartax.emulator.config import DEFAULT_VAT
-from airflow_provider_cleartax.invoices import ksa_today
-from scripts.sample_erp import day_rows
+from airflow_provider_cleartax.invoices import (
+    InvoiceValidationError,
+    invoice_from_row,
+    is_standard,
+    ksa_today,
+)
+from scripts.sample_erp import SAMPLE_SELLER, day_rows
 from tests.conftest import task_states, xcom_values
 
 DAG_ID = "cleartax_daily_einvoicing"
@@ -120,8 +124,18 @@ def test_flaky_clearTax_still_gets_every_document_once(example_dag, example_env,
     assert len(counts) == STANDARD_DOCUMENTS + SIMPLIFIED_DOCUMENTS and set(counts.values()) == {1}
 
 
-def test_sample_erp_day_is_stable() -> None:
+def test_sample_erp_day_is_the_same_mix_every_time() -> None:
     day = date(2026, 3, 15)
-    assert day_rows(day) == day_rows(day)
-    assert len(day_rows(day)) == STANDARD_DOCUMENTS + SIMPLIFIED_DOCUMENTS + INVALID_ROWS
-    assert DEFAULT_VAT == "300000000000003"
+    rows = day_rows(day)
+    assert rows == day_rows(day) and rows != day_rows(day + timedelta(days=1))
+    built, invalid = [], []
+    for row in rows:
+        try:
+            built.append(
+                invoice_from_row({k: v for k, v in row.items() if v is not None}, seller=SAMPLE_SELLER)
+            )
+        except InvoiceValidationError:
+            invalid.append(row["invoice_number"])
+    assert len(invalid) == INVALID_ROWS
+    assert sum(map(is_standard, built)) == STANDARD_DOCUMENTS
+    assert len(built) - sum(map(is_standard, built)) == SIMPLIFIED_DOCUMENTS
