@@ -36,6 +36,7 @@ from airflow_provider_cleartax.bulk.source import SourceItem, read_source
 from airflow_provider_cleartax.client import api
 from airflow_provider_cleartax.client.pipeline import Operation, Send, run_async
 from airflow_provider_cleartax.client.results import FAILURE_STATUSES, InvoiceResult
+from airflow_provider_cleartax.hooks.cleartax import client_options
 from airflow_provider_cleartax.exceptions import (
     ClearTaxAuthError,
     ClearTaxConfigError,
@@ -274,7 +275,7 @@ class BulkSubmitter:
         slots = asyncio.Semaphore(self.concurrency)
         seen: dict[str, int] = {}
         tasks: set[asyncio.Task[None]] = set()
-        client = httpx.AsyncClient(limits=self.pool_limits, follow_redirects=False, verify=True, trust_env=False)
+        client = httpx.AsyncClient(**client_options(self.pool_limits))
         try:
             batch: list[_Job] = []
             for item in read_source(source):

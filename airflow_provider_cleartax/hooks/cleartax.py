@@ -38,6 +38,15 @@ T = TypeVar("T")
 _LIMITS = httpx.Limits(max_connections=64, max_keepalive_connections=32, keepalive_expiry=30)
 
 
+def client_options(limits: httpx.Limits = _LIMITS) -> dict[str, Any]:
+    """Options of every HTTP client the provider opens.
+
+    TLS is verified and redirects are never followed, so the token cannot be carried to another
+    host; proxy and CA settings of the environment (``HTTPS_PROXY``, ``SSL_CERT_FILE``) apply.
+    """
+    return {"limits": limits, "follow_redirects": False, "verify": True}
+
+
 def _method_signature(operation: Callable[..., Any]) -> inspect.Signature:
     """Show the operation's parameters after ``self``, and its result rather than the generator type."""
     signature = inspect.signature(operation)
@@ -158,15 +167,13 @@ class ClearTaxHook(BaseHook):
     @cached_property
     def client(self) -> httpx.Client:
         """The blocking HTTP client, one pool for all calls of this hook."""
-        return httpx.Client(limits=_LIMITS, follow_redirects=False, verify=True, trust_env=False)
+        return httpx.Client(**client_options())
 
     @property
     def async_client(self) -> httpx.AsyncClient:
         """The async HTTP client, one pool for all calls of this hook."""
         if self._async_client is None:
-            self._async_client = httpx.AsyncClient(
-                limits=_LIMITS, follow_redirects=False, verify=True, trust_env=False
-            )
+            self._async_client = httpx.AsyncClient(**client_options())
         return self._async_client
 
     def get_conn(self) -> httpx.Client:
