@@ -96,3 +96,15 @@ def test_failed_pcsid_fails_the_task_once(load_dag, cleartax_emulator) -> None:
     states = task_states(run)
     assert states["register_deferrable_true"] == ("failed", 1)
     assert states["register_deferrable_false"] == ("failed", 1)
+
+
+def test_wrong_token_fails_the_operator_at_once_naming_the_connection(load_dag, cleartax_emulator, monkeypatch, capfd, tmp_path) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_CLEARTAX_DEFAULT", cleartax_emulator.airflow_conn_json(token="revoked-token"))
+    run = load_dag("ct_invoice_flow").test(run_conf={"number": "INV-401", "out": str(tmp_path)})
+    states = task_states(run)
+    assert states["generate"] == ("failed", 1)  # retries=2 left unused
+    assert cleartax_emulator.submission_counts() == {}
+    output = capfd.readouterr()
+    text = output.out + output.err
+    assert "ClearTaxAuthError" in text and "'cleartax_default'" in text
+    assert "revoked-token" not in text
