@@ -19,6 +19,7 @@ import os
 import platform
 import shlex
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.harness import (
+    PROJECT_ROOT,
     Bench,
     BenchResult,
     Unavailable,
@@ -95,6 +97,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="invoices of the sequential HttpHook loop, extrapolated to --p2-invoices (default: %(default)s)",
     )
     parser.add_argument(
+        "--p2-high-invoices",
+        type=int,
+        default=2000,
+        help="invoices of the runs at 64 in flight, the httpx pool check (default: %(default)s)",
+    )
+    parser.add_argument(
         "--p2-concurrency",
         type=int,
         default=None,
@@ -113,15 +121,41 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--p5-waits", type=int, default=1000, help="concurrent status waits (default: %(default)s)"
     )
     parser.add_argument(
+        "--p5-poll-interval",
+        type=float,
+        default=6.0,
+        help="seconds between status polls (default: %(default)s)",
+    )
+    parser.add_argument(
         "--p5-cycles", type=int, default=3, help="poll cycles to observe (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--profile", action="store_true", help="also profile the bulk engine (an extra, unmeasured P2 run)"
     )
     parser.add_argument("--output", default=DEFAULT_OUTPUT, help="JSON results file (default: %(default)s)")
     parser.add_argument("--markdown", default=None, help="also write the tables to this Markdown file")
     args = parser.parse_args(argv)
+    if args.p3_seconds < 60:
+        # The emulator's window is a sliding minute: a shorter run only sees the opening burst.
+        parser.error("--p3-seconds must be at least 60 (the rate-limit window)")
     if args.n is not None:
         args.p1_calls = args.p2_invoices = args.p5_waits = args.n
         args.p2_httphook_invoices = min(args.p2_httphook_invoices, args.n)
     return args
+
+
+def _git(*args: str) -> str:
+    return subprocess.run(["git", *args], capture_output=True, text=True, check=True, cwd=PROJECT_ROOT).stdout
+
+
+def _revision() -> dict[str, Any]:
+    """The commit measured, and which tracked files differed from it."""
+    try:
+        commit = _git("rev-parse", "HEAD").strip()
+        status = _git("status", "--porcelain", "--untracked-files=no")
+    except (OSError, subprocess.CalledProcessError):
+        return {"commit": None, "modified": []}
+    return {"commit": commit, "modified": [line[3:] for line in status.splitlines()]}
 
 
 def _load_average() -> list[float] | None:
@@ -179,6 +213,7 @@ def main(argv: list[str] | None = None) -> int:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "cpus": os.cpu_count(),
+        "revision": _revision(),
         "load_average_before": load_before,
         "load_average_after": _load_average(),
         "latency_ms": args.latency_ms,

@@ -87,34 +87,33 @@ def _check_figures(result: dict) -> None:
     assert result["figures"], f"{result['id']} reported no figures"
     for figure in result["figures"]:
         assert figure["name"]
-        assert isinstance(figure["value"], float) and math.isfinite(figure["value"]) and figure["value"] > 0
+        assert isinstance(figure["value"], float) and math.isfinite(figure["value"]) and figure["value"] >= 0
         assert (figure["met"] is None) == (figure["target"] == "")
 
 
-@pytest.mark.integration
-def test_tiny_run_writes_well_formed_results(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def _run(tmp_path: Path, *options: str) -> dict[str, dict]:
     output = tmp_path / "results.json"
-    markdown = tmp_path / "results.md"
-    code = bench_run.main(
-        [
-            "--only",
-            "P1,P4",
-            "--n",
-            "6",
-            "--latency-ms",
-            "0",
-            "--p4-repeats",
-            "1",
-            "--output",
-            str(output),
-            "--markdown",
-            str(markdown),
-        ]
+    assert (
+        bench_run.main([*options, "--output", str(output), "--markdown", str(tmp_path / "results.md")]) == 0
     )
-    assert code == 0
     report = json.loads(output.read_text())
-    assert report["command"].startswith("python -m benchmarks.run --only P1,P4")
+    assert report["command"].startswith("python -m benchmarks.run " + " ".join(options[:2]))
     results = {result["id"]: result for result in report["results"]}
+    for result in results.values():
+        assert not any(note.startswith(("failed", "not run")) for note in result["notes"]), result["notes"]
+        _check_figures(result)
+    assert (tmp_path / "results.md").read_text().count("### P") == len(results)
+    return results
+
+
+def test_p3_needs_a_whole_rate_limit_window() -> None:
+    with pytest.raises(SystemExit):
+        bench_run.parse_args(["--p3-seconds", "30"])
+
+
+@pytest.mark.integration
+def test_tiny_p1_and_p4_give_well_formed_results(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    results = _run(tmp_path, "--only", "P1,P4", "--n", "6", "--latency-ms", "0", "--p4-repeats", "1")
     assert list(results) == ["P1", "P4"]
 
     p1 = results["P1"]
@@ -123,14 +122,50 @@ def test_tiny_run_writes_well_formed_results(tmp_path: Path, capsys: pytest.Capt
         assert row["calls"] == 6
         assert row["calls_per_s"] > 0 and row["p99_ms"] >= row["p50_ms"] > 0
     assert p1["params"]["clear_tax_hook_stages_us"]["answer size (bytes)"] > 0
-    _check_figures(p1)
+    assert p1["params"]["clear_tax_hook_profile"]["provider_by_cumulative_time"]
 
     p4 = results["P4"]
     assert [row["side"] for row in p4["rows"]] == ["ClearTax operators + sensors", "HttpOperator"]
     assert all(row["import_ms_median"] > 0 for row in p4["rows"])
     assert p4["params"]["hot_spots"], "the -X importtime run found no modules"
-    _check_figures(p4)
+    assert "### Summary" in capsys.readouterr().out
 
-    printed = capsys.readouterr().out
-    assert "### Summary" in printed
-    assert markdown.read_text().count("### P") == 2
+
+@pytest.mark.integration
+def test_tiny_p2_and_p5_give_well_formed_results(tmp_path: Path) -> None:
+    results = _run(
+        tmp_path,
+        "--only",
+        "P2,P5",
+        "--n",
+        "8",
+        "--latency-ms",
+        "0",
+        "--p2-concurrency",
+        "64",
+        "--p2-httphook-invoices",
+        "3",
+        "--p5-poll-interval",
+        "0.5",
+        "--p5-cycles",
+        "2",
+    )
+    p2 = results["P2"]
+    by_variant = {row["variant"]: row for row in p2["rows"]}
+    assert set(by_variant) == {
+        "ClearTaxSubmitInvoicesOperator",
+        "httpx.AsyncClient",
+        "aiohttp",
+        "HttpHook loop (sequential)",
+    }
+    for name, row in by_variant.items():
+        assert row["ok"] == row["invoices"] == (3 if name.startswith("HttpHook") else 8)
+        assert row["peak_rss_mb"] >= row["rss_after_imports_mb"] > 0
+    assert by_variant["HttpHook loop (sequential)"]["seconds_for_n_extrapolated"] > 0
+
+    p5 = results["P5"]
+    shared, single = p5["rows"]
+    assert shared["waits"] == single["waits"] == 8
+    assert shared["events"] == single["events"] == "timeout 8"
+    assert shared["endpoint"] == "get_bulk" and shared["api_calls"] >= shared["poll_cycles"] >= 1
+    assert single["endpoint"] == "get_invoice" and single["api_calls"] >= 8
