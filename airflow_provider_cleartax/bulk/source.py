@@ -23,6 +23,11 @@ class SourceItem:
     error: str | None = None
 
 
+def _refuse_constant(name: str) -> Any:
+    # Python reads NaN and Infinity, but they are not JSON and no request body could carry them.
+    raise ValueError(f"{name} is not a JSON value")
+
+
 def _decode(raw: bytes | str, line: int) -> SourceItem:
     if isinstance(raw, bytes):
         try:
@@ -32,9 +37,11 @@ def _decode(raw: bytes | str, line: int) -> SourceItem:
     else:
         text = raw
     try:
-        value = json.loads(text)
+        value = json.loads(text, parse_constant=_refuse_constant)
     except ValueError as error:
         return SourceItem(line, error=f"not valid JSON: {error}")
+    except RecursionError:
+        return SourceItem(line, error="not valid JSON: nested too deeply")
     if not isinstance(value, dict):
         return SourceItem(line, error=f"expected a JSON object, got {type(value).__name__}")
     return SourceItem(line, data=value)

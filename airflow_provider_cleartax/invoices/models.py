@@ -65,6 +65,10 @@ BUYER_ID_SCHEMES = frozenset({"TIN", "CRN", "MOM", "MLS", "700", "SAG", "NAT", "
 
 #: Union tags that pydantic puts into error locations; they are not part of the JSON path.
 UNION_TAGS = frozenset({"text", "bilingual", "one", "many"})
+#: Numbers beyond these are absurd for an invoice and would exceed the precision the checks compute with.
+NUMBER_LIMIT = Decimal("1e18")
+NUMBER_DIGITS = 40
+_SHOWN_CHARS = 40
 
 
 def _json_number(value: Any) -> int | float | str:
@@ -75,15 +79,18 @@ def _json_number(value: Any) -> int | float | str:
     if isinstance(value, bool):
         raise PydanticCustomError("number_type", "expected a number, got a boolean")
     if isinstance(value, int):
+        _check_range(Decimal(value))
         return value
     if isinstance(value, float):
         if not math.isfinite(value):
             raise PydanticCustomError("number_type", "expected a finite number")
+        _check_range(Decimal(str(value)))
         return value
     if isinstance(value, Decimal):
         # Decimals only come from Python callers; floats serialise as JSON numbers.
         if not value.is_finite():
             raise PydanticCustomError("number_type", "expected a finite number")
+        _check_range(value)
         return int(value) if value.as_tuple().exponent >= 0 else float(value)
     if isinstance(value, str):
         try:
@@ -91,9 +98,26 @@ def _json_number(value: Any) -> int | float | str:
         except InvalidOperation:
             parsed = None
         if parsed is None or not parsed.is_finite():
-            raise PydanticCustomError("number_type", "expected a number, got {value!r}", {"value": value})
+            shown = value if len(value) <= _SHOWN_CHARS else value[:_SHOWN_CHARS] + "..."
+            raise PydanticCustomError("number_type", "expected a number, got {value!r}", {"value": shown})
+        _check_range(parsed)
         return value
     raise PydanticCustomError("number_type", "expected a number, got {kind}", {"kind": type(value).__name__})
+
+
+def _in_range(number: Decimal) -> bool:
+    if not number.is_finite():
+        return False
+    return abs(number) < NUMBER_LIMIT and len(number.as_tuple().digits) <= NUMBER_DIGITS
+
+
+def _check_range(number: Decimal) -> None:
+    if not _in_range(number):
+        raise PydanticCustomError(
+            "number_range",
+            "number out of range: at most {digits} digits and less than {limit} in size",
+            {"digits": NUMBER_DIGITS, "limit": "1e18"},
+        )
 
 
 def _json_code(value: Any) -> str | int:
@@ -126,7 +150,7 @@ def to_decimal(value: Any) -> Decimal | None:
         result = Decimal(str(value).strip())
     except InvalidOperation:
         return None
-    return result if result.is_finite() else None
+    return result if _in_range(result) else None
 
 
 class ApiModel(BaseModel):

@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Context, Decimal
 from typing import Any, Literal
 
 from pydantic import ValidationError
@@ -32,6 +32,9 @@ from .problems import InvoiceProblem, InvoiceValidationError
 
 ROOT = "EInvoice"
 HALALA = Decimal("0.01")
+# Sums and products of in-range numbers (below 1e18) need more than the default 28 digits.
+_WIDE = Context(prec=60)
+_SHOWN_CHARS = 40
 # Saudi Arabia keeps UTC+3 all year; "issue date in the future" is judged on the Saudi calendar.
 KSA_TIMEZONE = timezone(timedelta(hours=3))
 
@@ -53,7 +56,7 @@ def round_halala(amount: Decimal) -> Decimal:
 
     :param amount: the amount to round.
     """
-    return amount.quantize(HALALA, rounding=ROUND_HALF_UP)
+    return amount.quantize(HALALA, rounding=ROUND_HALF_UP, context=_WIDE)
 
 
 def ksa_today() -> date:
@@ -78,12 +81,26 @@ def _get(node: Any, *keys: str | int) -> Any:
 def _text(value: Any) -> str | None:
     """Return the non-blank text of a plain, bilingual or repeated value, preferring English."""
     if isinstance(value, list):
-        return next((text for item in value if (text := _text(item))), None)
+        # A repeated value holds plain or bilingual values, never further lists: no deep recursion.
+        return next((text for item in value if not isinstance(item, list) and (text := _text(item))), None)
     if isinstance(value, Mapping):
-        value = _text(value.get("en")) or _text(value.get("ar"))
-    if isinstance(value, str) and value.strip():
-        return value.strip()
-    return None
+        value = _plain(value.get("en")) or _plain(value.get("ar"))
+    return _plain(value)
+
+
+def _plain(value: Any) -> str | None:
+    return value.strip() if isinstance(value, str) and value.strip() else None
+
+
+def _is_one_of(value: Any, allowed: Any) -> bool:
+    """Tell whether ``value`` is one of the ``allowed`` texts (safe for unhashable JSON values)."""
+    return isinstance(value, str) and value in allowed
+
+
+def _shown(value: Any) -> str:
+    """Quote a value for a message, cut short so an absurd input does not make an absurd message."""
+    text = repr(value)
+    return text if len(text) <= _SHOWN_CHARS else text[:_SHOWN_CHARS] + "..."
 
 
 def _list(value: Any) -> list[Any]:
@@ -185,7 +202,9 @@ class _RuleChecker:
         self.invoice_number = invoice_number
         self.today = today
         self.problems: list[InvoiceProblem] = []
-        self.type_code = _get(data, "InvoiceTypeCode", "value")
+        # Only text can be a type code; a list or an object here would not even be hashable.
+        type_code = _get(data, "InvoiceTypeCode", "value")
+        self.type_code = type_code if isinstance(type_code, str) else None
         name = _type_name(data)
         self.standard = name is not None and name.startswith("01")
         self.export = name is not None and name[_EXPORT_FLAG] == "1"
@@ -213,12 +232,12 @@ class _RuleChecker:
             self.add("ID", "INVOICE_NUMBER", "the invoice number is mandatory (ID.en or ID.ar)")
         profile = self.data.get("ProfileID")
         if isinstance(profile, str) and profile != PROFILE_ID:
-            self.add("ProfileID", "PROFILE_ID", f"profile {profile!r} must be {PROFILE_ID!r}")
+            self.add("ProfileID", "PROFILE_ID", f"profile {_shown(profile)} must be {PROFILE_ID!r}")
         if isinstance(self.type_code, str) and self.type_code not in DOCUMENT_TYPES:
             self.add(
                 "InvoiceTypeCode.value",
                 "TYPE_CODE",
-                f"type code {self.type_code!r} is not 388 (invoice), 381 (credit note), "
+                f"type code {_shown(self.type_code)} is not 388 (invoice), 381 (credit note), "
                 "383 (debit note) or 386 (prepayment)",
             )
         name = _get(self.data, "InvoiceTypeCode", "name")
@@ -226,7 +245,8 @@ class _RuleChecker:
             self.add(
                 "InvoiceTypeCode.name",
                 "TYPE_NAME",
-                f"type name {name!r} must be 7 digits: 01 (standard) or 02 (simplified), then five 0/1 flags",
+                f"type name {_shown(name)} must be 7 digits: 01 (standard) or 02 (simplified), "
+                "then five 0/1 flags",
             )
 
     def check_dates(self) -> None:
@@ -235,13 +255,17 @@ class _RuleChecker:
             parsed = _parse_date(issue_date)
             if parsed is None:
                 self.add(
-                    "IssueDate", "ISSUE_DATE_FORMAT", f"issue date {issue_date!r} is not a YYYY-MM-DD date"
+                    "IssueDate",
+                    "ISSUE_DATE_FORMAT",
+                    f"issue date {_shown(issue_date)} is not a YYYY-MM-DD date",
                 )
             elif parsed > self.today:
                 self.add("IssueDate", "ISSUE_DATE_FUTURE", f"issue date {issue_date} is in the future")
         issue_time = self.data.get("IssueTime")
         if isinstance(issue_time, str) and not _TIME.fullmatch(issue_time):
-            self.add("IssueTime", "ISSUE_TIME_FORMAT", f"issue time {issue_time!r} is not an HH:mm:ss time")
+            self.add(
+                "IssueTime", "ISSUE_TIME_FORMAT", f"issue time {_shown(issue_time)} is not an HH:mm:ss time"
+            )
         for index, delivery in enumerate(_list(self.data.get("Delivery"))):
             dates = {}
             for key in ("ActualDeliveryDate", "LatestDeliveryDate"):
@@ -252,7 +276,7 @@ class _RuleChecker:
                         self.add(
                             f"Delivery[{index}].{key}",
                             "DELIVERY_DATE_FORMAT",
-                            f"date {value!r} is not a YYYY-MM-DD date",
+                            f"date {_shown(value)} is not a YYYY-MM-DD date",
                         )
             supply, supply_end = dates.get("ActualDeliveryDate"), dates.get("LatestDeliveryDate")
             if "LatestDeliveryDate" in dates and "ActualDeliveryDate" not in dates:
@@ -274,11 +298,11 @@ class _RuleChecker:
             self.add(
                 "DocumentCurrencyCode",
                 "DOCUMENT_CURRENCY",
-                f"document currency {document_currency!r} is not an ISO 4217 code (3 capital letters)",
+                f"document currency {_shown(document_currency)} is not an ISO 4217 code (3 capital letters)",
             )
         tax_currency = self.data.get("TaxCurrencyCode")
         if isinstance(tax_currency, str) and tax_currency != TAX_CURRENCY:
-            self.add("TaxCurrencyCode", "TAX_CURRENCY", f"tax currency {tax_currency!r} must be SAR")
+            self.add("TaxCurrencyCode", "TAX_CURRENCY", f"tax currency {_shown(tax_currency)} must be SAR")
 
     def check_vat(self, party_path: str, party: Any, *, who: str, saudi: bool = True) -> str | None:
         vat = _get(party, "PartyTaxScheme", "CompanyID")
@@ -286,7 +310,7 @@ class _RuleChecker:
             self.add(
                 f"{party_path}.PartyTaxScheme.CompanyID",
                 "VAT_FORMAT",
-                f"{who} VAT number {vat!r} must be 15 digits starting and ending with 3",
+                f"{who} VAT number {_shown(vat)} must be 15 digits starting and ending with 3",
             )
         return vat if isinstance(vat, str) and vat.strip() else None
 
@@ -331,7 +355,7 @@ class _RuleChecker:
             self.add(
                 f"{_BUYER}.PostalAddress.Country.IdentificationCode",
                 "BUYER_COUNTRY",
-                f"buyer country {country!r} must be SA unless the invoice is an export "
+                f"buyer country {_shown(country)} must be SA unless the invoice is an export "
                 "(flag at position 5 of the type name)",
             )
         if country == "SA":
@@ -341,7 +365,7 @@ class _RuleChecker:
                     f"{_BUYER}.PostalAddress.BuildingNumber",
                     "BUYER_BUILDING_NUMBER",
                     "a buyer in SA needs a 4-digit building number"
-                    + (f", got {building!r}" if building is not None else ""),
+                    + (f", got {_shown(building)}" if building is not None else ""),
                 )
             postal_code = _get(address, "PostalZone")
             if not isinstance(postal_code, str) or not _POSTAL_CODE.fullmatch(postal_code):
@@ -349,14 +373,15 @@ class _RuleChecker:
                     f"{_BUYER}.PostalAddress.PostalZone",
                     "BUYER_POSTAL_CODE",
                     "a buyer in SA needs a 5-digit postal code"
-                    + (f", got {postal_code!r}" if postal_code is not None else ""),
+                    + (f", got {_shown(postal_code)}" if postal_code is not None else ""),
                 )
 
     @staticmethod
     def _has_other_buyer_id(buyer: Mapping[str, Any]) -> bool:
         identifier = _get(buyer, "PartyIdentification", "ID")
         return (
-            _get(identifier, "schemeID") in BUYER_ID_SCHEMES and _text(_get(identifier, "value")) is not None
+            _is_one_of(_get(identifier, "schemeID"), BUYER_ID_SCHEMES)
+            and _text(_get(identifier, "value")) is not None
         )
 
     def check_note_references(self) -> None:
@@ -395,7 +420,7 @@ class _RuleChecker:
         if not isinstance(category_id, str):
             return
         if category_id not in TAX_CATEGORY_PERCENT:
-            self.add(f"{path}.ID", "TAX_CATEGORY", f"tax category {category_id!r} is not S, Z, E or O")
+            self.add(f"{path}.ID", "TAX_CATEGORY", f"tax category {_shown(category_id)} is not S, Z, E or O")
             return
         expected = TAX_CATEGORY_PERCENT[category_id]
         raw_percent = _get(category, "Percent")
@@ -408,17 +433,17 @@ class _RuleChecker:
             self.add(
                 f"{path}.Percent",
                 "TAX_PERCENT",
-                f"category {category_id} is taxed at {expected} %, not {raw_percent}",
+                f"category {category_id} is taxed at {expected} %, not {_shown(raw_percent)}",
             )
         if category_id == "S":
             return
         code = _get(category, "TaxExemptionReasonCode")
-        if code not in EXEMPTION_REASON_CODES:
+        if not _is_one_of(code, EXEMPTION_REASON_CODES):
             self.add(
                 f"{path}.TaxExemptionReasonCode",
                 "EXEMPTION_CODE",
                 f"category {category_id} needs a VATEX-SA exemption reason code"
-                + (f"; {code!r} is not one" if code is not None else ""),
+                + (f"; {_shown(code)} is not one" if code is not None else ""),
             )
         if _text(_get(category, "TaxExemptionReason")) is None:
             self.add(
@@ -583,15 +608,17 @@ def invoice_identity(invoice: Mapping[str, Any] | EInvoice) -> InvoiceIdentity:
 
     vat = _get(data, "AccountingSupplierParty", "Party", "PartyTaxScheme", "CompanyID")
     if not isinstance(vat, str) or not _VAT.fullmatch(vat):
-        problem(f"{_SELLER}.PartyTaxScheme.CompanyID", f"seller VAT number {vat!r} is missing or invalid")
+        problem(
+            f"{_SELLER}.PartyTaxScheme.CompanyID", f"seller VAT number {_shown(vat)} is missing or invalid"
+        )
     if not invoice_number:
         problem("ID", "the invoice number is missing")
     type_code = _get(data, "InvoiceTypeCode", "value")
-    if type_code not in DOCUMENT_TYPES:
-        problem("InvoiceTypeCode.value", f"type code {type_code!r} is not 388, 381, 383 or 386")
+    if not _is_one_of(type_code, DOCUMENT_TYPES):
+        problem("InvoiceTypeCode.value", f"type code {_shown(type_code)} is not 388, 381, 383 or 386")
     issue_date = _parse_date(data.get("IssueDate"))
     if issue_date is None:
-        problem("IssueDate", f"issue date {data.get('IssueDate')!r} is missing or not YYYY-MM-DD")
+        problem("IssueDate", f"issue date {_shown(data.get('IssueDate'))} is missing or not YYYY-MM-DD")
     if problems:
         raise InvoiceValidationError(invoice_number=invoice_number, problems=problems)
     return InvoiceIdentity(
