@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import random
 import time
 import uuid
+import zlib
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
@@ -69,7 +71,11 @@ class Reply:
 
     def json(self) -> Any:
         """Decode the body as JSON, or raise a :class:`ValueError` describing why not."""
-        return json.loads(self.body)
+        try:
+            return json.loads(self.body)
+        except RecursionError:
+            # A hostile answer nested deeper than the interpreter's stack is garbage like any other.
+            raise ValueError("the JSON is nested too deeply") from None
 
 
 @dataclass
@@ -258,6 +264,8 @@ def build_request(call: Call[Any], settings: ClientSettings, request_id: str, ti
         "X-Request-Id": request_id,
         "User-Agent": USER_AGENT,
         "Accept": "application/json",
+        # What the drivers can decompress within the size limit (see _Decompressor).
+        "Accept-Encoding": "gzip, deflate",
     }
     branch = call.branch or settings.branch
     if branch:
@@ -265,16 +273,23 @@ def build_request(call: Call[Any], settings: ClientSettings, request_id: str, ti
     if settings.language:
         headers["accept-language"] = settings.language
     headers.update(call.headers)
-    return httpx.Request(
-        call.method,
-        settings.base_url + call.path,
-        params={k: v for k, v in (call.params or {}).items() if v is not None},
-        json=call.json,
-        files=call.files,
-        data=call.data,
-        headers=headers,
-        extensions={"timeout": httpx.Timeout(timeout, connect=min(timeout, 15.0)).as_dict()},
-    )
+    try:
+        return httpx.Request(
+            call.method,
+            settings.base_url + call.path,
+            params={k: v for k, v in (call.params or {}).items() if v is not None},
+            json=call.json,
+            files=call.files,
+            data=call.data,
+            headers=headers,
+            extensions={"timeout": httpx.Timeout(timeout, connect=min(timeout, 15.0)).as_dict()},
+        )
+    except (TypeError, ValueError, RecursionError) as error:
+        # E.g. NaN or an object in the body: nothing can be sent, and retrying will not change that.
+        raise ClearTaxValidationError(
+            f"the request cannot be encoded ({type(error).__name__}: {str(error)[:_EXCERPT_BYTES]})",
+            endpoint=call.endpoint,
+        ) from None
 
 
 def interpret(call: Call[T], reply: Reply, settings: ClientSettings, request_id: str) -> T:
@@ -357,9 +372,12 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
         return None
     value = value.strip()
     try:
-        return max(float(value), 0.0)
+        seconds = float(value)
     except ValueError:
         pass
+    else:
+        # "nan" parses as a float, and sleeping NaN seconds fails (sync) or never ends (async).
+        return max(seconds, 0.0) if math.isfinite(seconds) else None
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError):
@@ -422,10 +440,66 @@ def _short_reason(error: ClearTaxError) -> str:
 # --------------------------------------------------------------------------------------------
 
 
+class _Decompressor:
+    """Undo a gzip or deflate content encoding a bounded piece at a time.
+
+    httpx inflates each network read whole, so a few hundred kilobytes of gzip could become
+    gigabytes in memory before the size limit is checked; here no piece exceeds ``_CHUNK``.
+    """
+
+    def __init__(self, encoding: str, request: httpx.Request) -> None:
+        self.request = request
+        self.raw_deflate_fallback = encoding == "deflate"
+        # 32 + MAX_WBITS reads a gzip or a zlib header; bare deflate data is tried when that fails.
+        self.inflater = zlib.decompressobj(zlib.MAX_WBITS | 32)
+        self.started = False
+
+    def pieces(self, data: bytes) -> Generator[bytes, None, None]:
+        while data:
+            try:
+                piece = self.inflater.decompress(data, _CHUNK)
+            except zlib.error as exc:
+                if self.started or not self.raw_deflate_fallback:
+                    raise _broken(exc, self.request) from None
+                self.raw_deflate_fallback = False
+                self.inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+                continue
+            self.started = True
+            data = self.inflater.unconsumed_tail
+            if piece:
+                yield piece
+
+    def rest(self) -> bytes:
+        try:
+            return self.inflater.flush()
+        except zlib.error as exc:
+            raise _broken(exc, self.request) from None
+
+
+def _broken(exc: zlib.error, request: httpx.Request) -> httpx.DecodingError:
+    return httpx.DecodingError(f"the answer's compression is broken: {exc}", request=request)
+
+
+def _decompressor(response: httpx.Response, request: httpx.Request) -> _Decompressor | None:
+    codings = [c.strip().lower() for c in response.headers.get("content-encoding", "").split(",")]
+    codings = [c for c in codings if c and c != "identity"]
+    if not codings:
+        return None
+    if len(codings) > 1 or codings[0] not in ("gzip", "x-gzip", "deflate"):
+        # Only gzip and deflate are asked for (Accept-Encoding); anything else cannot be read.
+        raise httpx.DecodingError(
+            f"the answer uses a content encoding that was not asked for: {', '.join(codings)[:50]}",
+            request=request,
+        )
+    return _Decompressor(codings[0], request)
+
+
 class _BodyReader:
     """Collect (or stream into the sink) a body, within the size limit and the overall deadline.
 
     httpx's read timeout is per chunk; the deadline stops a server that trickles bytes forever.
+    The body is read raw and decompressed here, piece by piece, so the size limit also bounds
+    what a compressed answer expands to.
     """
 
     def __init__(self, action: Send, response: httpx.Response) -> None:
@@ -435,6 +509,22 @@ class _BodyReader:
         self.buffer = bytearray()
         self.size = 0
         self.file: IO[bytes] | None = None
+        self.decompressor = _decompressor(response, action.request)
+
+    def feed_raw(self, chunk: bytes) -> None:
+        """Take one chunk as it came off the wire."""
+        if self.decompressor is None:
+            self.feed(chunk)
+            return
+        for piece in self.decompressor.pieces(chunk):
+            self.feed(piece)
+
+    def finish(self) -> Reply:
+        """Take what the decompressor still holds, and return the reply."""
+        if self.decompressor is not None and self.decompressor.started:
+            for piece in self.decompressor.pieces(self.decompressor.rest()):
+                self.feed(piece)
+        return self.reply()
 
     def feed(self, chunk: bytes) -> None:
         if time.monotonic() > self.action.deadline:
@@ -488,9 +578,13 @@ def run_sync(client: httpx.Client, operation: Operation[T]) -> T:
             response = client.send(action.request, stream=True)
             reader = _BodyReader(action, response)
             try:
-                for chunk in response.iter_bytes(_CHUNK):
-                    reader.feed(chunk)
-                outcome = reader.reply()
+                if response.is_stream_consumed:  # a transport that read (and decoded) it already
+                    reader.feed(response.content)
+                else:
+                    # As it arrives: a chunker would hold a trickle back from the deadline check.
+                    for chunk in response.iter_raw():
+                        reader.feed_raw(chunk)
+                outcome = reader.finish()
             finally:
                 reader.close()
                 response.close()
@@ -542,9 +636,13 @@ async def run_async(client: httpx.AsyncClient, operation: Operation[T], *, throt
                 throttle.record(action.endpoint, response.status_code)
             reader = _BodyReader(action, response)
             try:
-                async for chunk in response.aiter_bytes(_CHUNK):
-                    reader.feed(chunk)
-                outcome = reader.reply()
+                if response.is_stream_consumed:  # a transport that read (and decoded) it already
+                    reader.feed(response.content)
+                else:
+                    # As it arrives: a chunker would hold a trickle back from the deadline check.
+                    async for chunk in response.aiter_raw():
+                        reader.feed_raw(chunk)
+                outcome = reader.finish()
             finally:
                 reader.close()
                 await response.aclose()
