@@ -199,6 +199,13 @@ def execute(
             failure = error
             reached_server = True
         except httpx.HTTPError as exc:
+            if _is_certificate_failure(exc):
+                raise ClearTaxConfigError(
+                    f"the TLS certificate of {request.url.host!r} could not be verified; check the base URL, "
+                    "or trust your gateway's CA through SSL_CERT_FILE",
+                    endpoint=call.endpoint,
+                    request_id=request_id,
+                ) from None
             failure = transport_error(call, exc, request_id)
             reached_server = not isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
 
@@ -347,6 +354,18 @@ def _check(call: Call[T], result: T, request_id: str | None) -> None:
         raise ClearTaxInvoiceRejectedError(
             reason, result=result, endpoint=call.endpoint, status=200, errors=errors, request_id=request_id
         )
+
+
+def _is_certificate_failure(exc: BaseException) -> bool:
+    """Tell whether a connection failed TLS verification: retrying cannot fix that."""
+    import ssl
+
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def transport_error(call: Call[Any], exc: httpx.HTTPError, request_id: str) -> ClearTaxTransportError:
