@@ -40,12 +40,21 @@ __all__ = [
 _ERRORS_IN_MESSAGE = 5
 
 
+#: Longest text kept of one server-supplied message or path in an exception message.
+_TEXT_IN_MESSAGE = 300
+
+
+def _clip(value: Any) -> str:
+    text = str(value)
+    return text if len(text) <= _TEXT_IN_MESSAGE else text[:_TEXT_IN_MESSAGE] + "…"
+
+
 def _describe(entry: Mapping[str, Any]) -> str:
     code = entry.get("ErrorCode") or entry.get("code")
-    text = entry.get("ErrorMessage") or entry.get("message") or ""
+    text = _clip(entry.get("ErrorMessage") or entry.get("message") or "")
     path = entry.get("Path")
-    described = f"[{code}] {text}" if code else str(text)
-    return f"{described} at {path}" if path else described
+    described = f"[{_clip(code)}] {text}" if code else text
+    return f"{described} at {_clip(path)}" if path else described
 
 
 class ClearTaxError(AirflowException):

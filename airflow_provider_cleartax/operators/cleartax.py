@@ -52,12 +52,16 @@ def _load_json_object(value: Any, *, field: str, task_id: str) -> dict[str, Any]
         return dict(value)
     if isinstance(value, (str, bytes)):
         try:
-            loaded = json.loads(value)
-        except ValueError as error:
+            loaded = json.loads(value, parse_constant=_reject_constant)
+        except (ValueError, RecursionError) as error:
             raise ClearTaxConfigError(f"task {task_id!r}: {field} is not valid JSON ({error})") from None
         if isinstance(loaded, dict):
             return loaded
     raise ClearTaxConfigError(f"task {task_id!r}: {field} must be a JSON object, got {type(value).__name__}")
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
 
 
 def _read_document(value: Any, *, marker: bytes) -> bytes:

@@ -409,3 +409,12 @@ def test_errors_survive_pickling(hook: ClearTaxHook, scripted: ScriptedServer) -
     clone = pickle.loads(pickle.dumps(caught.value))
     assert type(clone) is ClearTaxAuthError and str(clone) == str(caught.value)
     assert clone.status == 401 and clone.errors == caught.value.errors and clone.conn_id == "cleartax_test"
+
+
+def test_long_server_texts_are_clipped_in_messages_but_kept_whole(hook: ClearTaxHook, scripted: ScriptedServer) -> None:
+    essay = "x" * 100_000
+    scripted.script(DATA, json_reply(400, {"ErrorList": [{"ErrorCode": "6002", "ErrorMessage": essay, "Path": "p"}]}))
+    with pytest.raises(ClearTaxValidationError) as caught:
+        hook.get_invoice(unique_id="x")
+    assert len(str(caught.value)) < 1_000
+    assert caught.value.errors[0]["ErrorMessage"] == essay
