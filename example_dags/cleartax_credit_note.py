@@ -18,6 +18,7 @@ from cleartax_example_settings import (
     KSA,
     POLL_INTERVAL,
     AirflowFailException,
+    location,
     setting,
     storage_path,
 )
@@ -149,7 +150,7 @@ with DAG(
     def pdf_destination(issued: dict[str, Any], params: dict[str, Any]) -> str:
         """Return where the credit note's PDF goes."""
         folder = storage_path(setting("output", params), "credit-notes", issued["issue_date"])
-        return str(folder / f"{issued['invoice_number']}.pdf")
+        return location(folder / f"{issued['invoice_number']}.pdf")
 
     download = ClearTaxDownloadInvoicePdfOperator(
         task_id="download_pdf",

@@ -26,7 +26,7 @@ from typing import Any
 
 import pendulum
 from airflow.sdk import DAG, Param, task
-from cleartax_example_settings import CONN_ID, POLL_INTERVAL, business_day, setting, storage_path
+from cleartax_example_settings import CONN_ID, POLL_INTERVAL, business_day, location, setting, storage_path
 
 from airflow_provider_cleartax.operators.bulk import ClearTaxSubmitInvoicesOperator
 from airflow_provider_cleartax.sensors.bulk import ClearTaxInvoicesReportedSensor
@@ -81,7 +81,7 @@ with DAG(
             "seller": company,
             "rows": documents,
             "output": output,
-            "ledger": str(storage_path(output, "ledger", day)),
+            "ledger": location(storage_path(output, "ledger", day)),
         }
 
     @task
@@ -131,7 +131,7 @@ with DAG(
                 "; ".join(reject["reasons"]),
             )
         log.info("%s valid document(s) written to %s; %s rejected", len(documents), path, len(rejects))
-        return {"path": str(path), "documents": documents, "rejects": rejects}
+        return {"path": location(path), "documents": documents, "rejects": rejects}
 
     extracted = extract()
     validated = validate(extracted)
@@ -184,7 +184,7 @@ with DAG(
                         invoice_type=document["invoice_type"],
                         issue_date=document["issue_date"],
                     )
-                stored.append(str(destination))
+                stored.append(location(destination))
         log.info("%s PDF(s) in %s", len(stored), folder)
         return stored
 
@@ -266,7 +266,7 @@ with DAG(
             "emailed": emailed,
             "rejects": rejects,
             "ledger": extracted["ledger"],
-            "pdf_folder": str(storage_path(extracted["output"], "pdf", extracted["day"])),
+            "pdf_folder": location(storage_path(extracted["output"], "pdf", extracted["day"])),
         }
         path = storage_path(extracted["output"], "summary", f"{extracted['day']}.json")
         path.parent.mkdir(parents=True, exist_ok=True)

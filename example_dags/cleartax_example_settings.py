@@ -37,6 +37,7 @@ __all__ = [
     "POLL_INTERVAL",
     "AirflowFailException",
     "business_day",
+    "location",
     "setting",
     "storage_path",
 ]
@@ -88,6 +89,18 @@ def storage_path(base: str, *parts: str) -> Any:
     for part in parts:
         path = path / part
     return path
+
+
+def location(path: Any) -> str:
+    """Return where an ObjectStoragePath points, as text: a plain path for local files, else its URL.
+
+    On Airflow 3.1 an ObjectStoragePath is also a ``pathlib.Path``, so code that tells local from
+    remote paths by that class would take a ``file://`` URL for a relative path; a plain path is
+    read the same way everywhere.
+
+    :param path: the ObjectStoragePath.
+    """
+    return path.path if path.protocol in ("file", "local") else str(path)
 
 
 def business_day(context: Mapping[str, Any]) -> date:
