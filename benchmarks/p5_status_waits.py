@@ -212,8 +212,8 @@ def run(bench: Bench, options: dict[str, Any]) -> BenchResult:
         ),
     ]
     result.notes.append(
-        "The invoices stay PENDING, so every wait ends with its deadline (status timeout) after the "
-        f"{cycles}th cycle; poll cycles of the shared poller are its own count, those of the "
+        "The invoices stay PENDING, so every wait ends with its deadline (status timeout) after poll "
+        f"cycle {cycles}; poll cycles of the shared poller are its own count, those of the "
         "per-invoice triggers are calls / waits (the last check lands on the deadline itself)."
     )
     return result
