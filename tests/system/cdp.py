@@ -15,7 +15,7 @@ import signal
 import subprocess
 import tempfile
 import time
-from contextlib import suppress
+from contextlib import ExitStack, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -66,6 +66,7 @@ class Browser:
         self._profile = tempfile.TemporaryDirectory(prefix="cdp-profile-", ignore_cleanup_errors=True)
         self._process: subprocess.Popen[bytes] | None = None
         self._socket: Any = None
+        self._closing = ExitStack()
         self._ids = itertools.count(1)
 
     def start(self) -> Self:
@@ -87,16 +88,17 @@ class Browser:
         port = int(port_file.read_text().split()[0])
         pages = httpx.get(f"http://127.0.0.1:{port}/json/list", timeout=self.timeout).json()
         page = next(target for target in pages if target["type"] == "page")
-        self._socket = connect(page["webSocketDebuggerUrl"], max_size=None, open_timeout=self.timeout)
+        self._socket = self._closing.enter_context(
+            connect(page["webSocketDebuggerUrl"], max_size=None, open_timeout=self.timeout)
+        )
         self.send("Page.enable")
         self.send("Runtime.enable")
         return self
 
     def stop(self) -> None:
         """Close the page connection and stop chromium."""
-        if self._socket is not None:
-            self._socket.close()
-            self._socket = None
+        self._closing.close()
+        self._socket = None
         if self._process is not None:
             self._process.terminate()
             try:
