@@ -35,6 +35,11 @@ test-fast: $(STAMP)
 emulator: $(STAMP)
 	$(VENV)/bin/cleartax-emulator --port 8080
 
+# Every reliability proof of docs/reliability.md at full size (R2 and R3 send 1,000 invoices each;
+# `make test` runs them with fewer).
+reliability: $(STAMP)
+	CLEARTAX_RELIABILITY_SCALE=full $(PY) -m pytest tests/reliability $(PYTEST_ARGS)
+
 benchmarks: $(STAMP)
 	$(PY) -m benchmarks.run
 
