@@ -53,6 +53,11 @@ def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
+def _is_object_storage(path: Any) -> bool:
+    # On Airflow 3.1 ObjectStoragePath is itself a pathlib.Path: tell it apart by its protocol.
+    return hasattr(path, "protocol") and hasattr(path, "fs")
+
+
 def _as_storage_path(path: Any) -> Any:
     if isinstance(path, (str, os.PathLike)) and not isinstance(path, Path):
         from airflow.sdk import ObjectStoragePath
@@ -66,9 +71,9 @@ def is_local(path: Any) -> bool:
 
     :param path: the ledger location.
     """
-    if isinstance(path, Path):
-        return True
-    return getattr(path, "protocol", "") in ("", "file", "local")
+    if _is_object_storage(path):
+        return path.protocol in ("", "file", "local")
+    return isinstance(path, Path)
 
 
 class Ledger:
@@ -133,7 +138,7 @@ class Ledger:
     # ------------------------------------------------------------------------------- writing
 
     def _local_path(self) -> str:
-        return str(self.location) if isinstance(self.location, Path) else self.location.path
+        return self.location.path if _is_object_storage(self.location) else str(self.location)
 
     def append(self, records: Iterable[Mapping[str, Any]]) -> None:
         """Write a group of records durably (fsync locally, one new object remotely) before returning.

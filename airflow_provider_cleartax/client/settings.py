@@ -107,6 +107,12 @@ def _extra(extra: dict[str, Any], name: str) -> Any:
     return None if value == "" else value
 
 
+def _text(extra: dict[str, Any], name: str) -> str | None:
+    # A connection given as a URI reads ``vat=300000000000003`` back as a number.
+    value = _extra(extra, name)
+    return None if value is None else str(value)
+
+
 def _number(extra: dict[str, Any], name: str, conn_id: str, *, integer: bool = False) -> Any:
     value = _extra(extra, name)
     if value is None:
@@ -167,7 +173,7 @@ def settings_from_connection(conn: Connection, **overrides: Any) -> ClientSettin
         )
     extra = conn.extra_dejson or {}
     insecure = str(_extra(extra, "allow_insecure_http") or "").lower() in _TRUE
-    language = _extra(extra, "language")
+    language = _text(extra, "language")
     if language is not None and language not in ("en", "ar"):
         raise ClearTaxConfigError(f"connection {conn_id!r}: language must be 'en' or 'ar', got {language!r}")
     retry = RetryPolicy(
@@ -187,9 +193,9 @@ def settings_from_connection(conn: Connection, **overrides: Any) -> ClientSettin
             conn.host, conn_id=conn_id, port=conn.port, allow_insecure_http=insecure
         ),
         token=conn.password,
-        vat=_extra(extra, "vat"),
-        branch=_extra(extra, "branch"),
-        device_id=_extra(extra, "device_id"),
+        vat=_text(extra, "vat"),
+        branch=_text(extra, "branch"),
+        device_id=_text(extra, "device_id"),
         language=language,
         request_timeout=_number(extra, "request_timeout", conn_id) or DEFAULT_REQUEST_TIMEOUT,
         generate_timeout=_number(extra, "generate_timeout", conn_id) or DEFAULT_GENERATE_TIMEOUT,

@@ -93,3 +93,10 @@ def test_missing_vat_names_the_connection(make_connection) -> None:
     conn_id = make_connection("https://api.cleartax.com", conn_id="no_vat", vat="")
     with pytest.raises(ClearTaxConfigError, match="no VAT number for connection 'no_vat'"):
         ClearTaxHook(cleartax_conn_id=conn_id).get_invoice(unique_id="x")
+
+
+def test_numeric_text_extras_are_sent_as_text() -> None:
+    # Airflow 3.1's Test Connection round-trips the connection and hands the VAT back as a number.
+    conn = Connection(conn_id="n", conn_type="cleartax", password="t", extra=json.dumps({"vat": 300000000000003, "device_id": 42}))
+    settings = settings_from_connection(conn)
+    assert settings.vat == "300000000000003" and settings.device_id == "42"

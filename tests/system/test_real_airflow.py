@@ -21,18 +21,12 @@ INVALID_ROWS = 3
 AIRFLOW = ".".join(map(str, AIRFLOW_VERSION))
 #: Labels of the ClearTax connection form, as the provider declares them.
 STANDARD_LABELS = ("Base URL", "Auth token")
-#: Gaps of the provider on Airflow 3.1, kept visible: strict, so a fix fails them until the mark goes.
-ON_31_VAT_BECOMES_A_NUMBER = pytest.mark.xfail(
-    AIRFLOW_VERSION < (3, 2),
-    strict=True,
-    reason="Airflow 3.1 tests a connection through its URI, which turns the VAT extra into an int; "
-    "the hook sends it as a header without making it text",
-)
+#: A gap of Airflow 3.1, kept visible: strict, so a change fails it until the mark goes.
 ON_31_FORM_IS_GENERIC = pytest.mark.xfail(
     AIRFLOW_VERSION < (3, 2),
     strict=True,
-    reason="Airflow 3.1's UI builds the form from the hook's legacy get_ui_field_behaviour, which "
-    "the hook does not define; 3.2+ read the provider info",
+    reason="Airflow 3.1 builds custom connection forms only when Flask-AppBuilder and WTForms are "
+    "installed, for every provider; 3.2+ read the form from the provider info",
 )
 EXTRA_LABELS = (
     "VAT number",
@@ -92,14 +86,12 @@ def _connection(system_run, token: str) -> dict:
     }
 
 
-@ON_31_VAT_BECOMES_A_NUMBER
 def test_connection_test_succeeds_with_the_right_token(system_run) -> None:
     result = system_run.stack.airflow.api.test_connection(_connection(system_run, DEFAULT_TOKEN))
     assert result["status"] is True, result
     assert DEFAULT_VAT in result["message"]
 
 
-@ON_31_VAT_BECOMES_A_NUMBER
 def test_connection_test_fails_clearly_with_a_wrong_token(system_run) -> None:
     wrong = "wrong-token-5f2b9c"
     response = system_run.stack.airflow.api.request(
