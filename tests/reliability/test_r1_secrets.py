@@ -97,11 +97,10 @@ class Haystack:
 class R1Run:
     """The finished runs of every R1 DAG and what they produced."""
 
-    airflow: LocalAirflow
     tokens: dict[str, Secrets]
     canary: str
-    runs: dict[str, dict[str, Any]]
     states: dict[str, dict[str, str | None]]
+    hook_errors: dict[str, list[dict[str, Any]]]
     haystack: Haystack
     seconds: float
 
@@ -135,13 +134,7 @@ def _environment(
     return env
 
 
-def _collect(
-    airflow: LocalAirflow, runs: dict[str, dict[str, Any]], emulators: dict[str, EmulatorProcess]
-) -> Haystack:
-    haystack = Haystack()
-    for path in sorted(airflow.home.rglob("*")):
-        if path.is_file():
-            haystack.add(f"file {path.relative_to(airflow.home)}", path.read_bytes())
+def _collect_api(airflow: LocalAirflow, runs: dict[str, dict[str, Any]], haystack: Haystack) -> None:
     api = airflow.api
     for dag_id, run in runs.items():
         base = f"/api/v2/dags/{dag_id}/dagRuns/{run['dag_run_id']}"
@@ -162,12 +155,14 @@ def _collect(
                         "GET", path, params={"full_content": True}, headers={"Accept": accept}
                     )
                     haystack.add(f"api {path} ({accept})", response.content)
-    haystack.add(
-        "api /api/v2/eventLogs", api.request("GET", "/api/v2/eventLogs", params={"limit": 1000}).content
-    )
-    for name, emulator in emulators.items():
-        haystack.add(f"emulator {name} request log", json.dumps(emulator.request_log()))
-    return haystack
+    events = api.request("GET", "/api/v2/eventLogs", params={"limit": 1000})
+    haystack.add("api /api/v2/eventLogs", events.content)
+
+
+def _collect_files(home: Path, haystack: Haystack) -> None:
+    for path in sorted(home.rglob("*")):
+        if path.is_file():
+            haystack.add(f"file {path.relative_to(home)}", path.read_bytes())
 
 
 @pytest.fixture(scope="module")
@@ -182,6 +177,7 @@ def r1_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[R1Run]:
         config=EmulatorConfig(tokens=restricted, vats=vats, faults={"*": FaultSpec(error_5xx=1.0)}, seed=1)
     )
     home = tmp_path_factory.mktemp("r1") / "airflow-home"
+    haystack = Haystack()
     with healthy, failing:
         env = _environment(tokens, healthy, failing, canary)
         with LocalAirflow(home=home, dags_folder=DAGS, env=env) as airflow:
@@ -205,12 +201,17 @@ def r1_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[R1Run]:
                 }
                 for dag_id, run in runs.items()
             }
-            haystack = _collect(airflow, runs, {"healthy": healthy, "failing": failing})
-            yield R1Run(airflow, tokens, canary, runs, states, haystack, seconds)
-
-
-def _hook_errors(r1_run: R1Run, dag_id: str) -> list[dict[str, Any]]:
-    return r1_run.airflow.api.xcom(dag_id, r1_run.runs[dag_id]["dag_run_id"], "hook_calls")
+            hook_errors = {
+                dag_id: airflow.api.xcom(dag_id, run["dag_run_id"], "hook_calls")
+                for dag_id, run in runs.items()
+                if dag_id != "r1_canary"
+            }
+            _collect_api(airflow, runs, haystack)
+        for name, emulator in (("healthy", healthy), ("failing", failing)):
+            haystack.add(f"emulator {name} request log", json.dumps(emulator.request_log()))
+    # After the components stopped, so their consoles' last lines are searched too.
+    _collect_files(home, haystack)
+    yield R1Run(tokens, canary, states, hook_errors, haystack, seconds)
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -220,7 +221,7 @@ def test_every_tool_failed_for_the_intended_reason(r1_run: R1Run, failure: str, 
     states = r1_run.states[dag_id]
     assert {task: states[task] for task in FAILING_TASKS} == dict.fromkeys(FAILING_TASKS, "failed"), states
     assert states["hook_calls"] == "success"
-    lookup, generate = _hook_errors(r1_run, dag_id)
+    lookup, generate = r1_run.hook_errors[dag_id]
     expected = {
         "401": ("ClearTaxAuthError", "ClearTaxAuthError"),
         "403": ("ClearTaxPermissionError", "ClearTaxPermissionError"),
