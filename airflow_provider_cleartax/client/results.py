@@ -10,9 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-SUCCESS_STATUSES = frozenset({"CLEARED", "REPORTED", "ACCEPTED_WITH_WARNING"})
-FAILURE_STATUSES = frozenset({"NOT_CLEARED", "NOT_REPORTED"})
-TERMINAL_STATUSES = SUCCESS_STATUSES | FAILURE_STATUSES
+from airflow_provider_cleartax.client.statuses import FAILURE_STATUSES, SUCCESS_STATUSES, TERMINAL_STATUSES
 
 
 class ApiModel(BaseModel):

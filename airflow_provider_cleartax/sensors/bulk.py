@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_cleartax.client.results import FAILURE_STATUSES, SUCCESS_STATUSES
+from airflow_provider_cleartax.client.statuses import FAILURE_STATUSES, SUCCESS_STATUSES
 
 try:
     from airflow.sdk import BaseSensorOperator, PokeReturnValue

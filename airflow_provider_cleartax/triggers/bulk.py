@@ -27,7 +27,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 from airflow_provider_cleartax.bulk.ratelimit import RateLimiter
 from airflow_provider_cleartax.client import api
 from airflow_provider_cleartax.client.pipeline import run_async
-from airflow_provider_cleartax.client.results import FAILURE_STATUSES, SUCCESS_STATUSES
+from airflow_provider_cleartax.client.statuses import FAILURE_STATUSES, SUCCESS_STATUSES
 from airflow_provider_cleartax.exceptions import ClearTaxError, ClearTaxPermanentError
 
 if TYPE_CHECKING:

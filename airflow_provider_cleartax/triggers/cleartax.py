@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_cleartax import exceptions
-from airflow_provider_cleartax.client.results import FAILURE_STATUSES, SUCCESS_STATUSES
+from airflow_provider_cleartax.client.statuses import FAILURE_STATUSES, SUCCESS_STATUSES
 from airflow_provider_cleartax.exceptions import (
     ClearTaxAuthError,
     ClearTaxError,
