@@ -45,19 +45,28 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [
             {
                 "integration-name": "ClearTax KSA e-invoicing",
-                "python-modules": ["airflow_provider_cleartax.operators.cleartax", "airflow_provider_cleartax.operators.bulk"],
+                "python-modules": [
+                    "airflow_provider_cleartax.operators.cleartax",
+                    "airflow_provider_cleartax.operators.bulk",
+                ],
             }
         ],
         "sensors": [
             {
                 "integration-name": "ClearTax KSA e-invoicing",
-                "python-modules": ["airflow_provider_cleartax.sensors.cleartax", "airflow_provider_cleartax.sensors.bulk"],
+                "python-modules": [
+                    "airflow_provider_cleartax.sensors.cleartax",
+                    "airflow_provider_cleartax.sensors.bulk",
+                ],
             }
         ],
         "triggers": [
             {
                 "integration-name": "ClearTax KSA e-invoicing",
-                "python-modules": ["airflow_provider_cleartax.triggers.cleartax", "airflow_provider_cleartax.triggers.bulk"],
+                "python-modules": [
+                    "airflow_provider_cleartax.triggers.cleartax",
+                    "airflow_provider_cleartax.triggers.bulk",
+                ],
             }
         ],
         "extra-links": [

@@ -100,7 +100,9 @@ def xcom_values(run: object, task_id: str) -> dict[str, object]:
     from airflow.utils.session import create_session
 
     with create_session() as session:
-        rows = session.scalars(XComModel.get_many(run_id=run.run_id, dag_ids=run.dag_id, task_ids=task_id)).all()
+        rows = session.scalars(
+            XComModel.get_many(run_id=run.run_id, dag_ids=run.dag_id, task_ids=task_id)
+        ).all()
         return {row.key: XComModel.deserialize_value(row) for row in rows}
 
 

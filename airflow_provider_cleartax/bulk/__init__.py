@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from airflow_provider_cleartax.bulk.engine import DEFAULT_CONCURRENCY, BulkSubmitter, BulkSummary, submit_invoices
+from airflow_provider_cleartax.bulk.engine import (
+    DEFAULT_CONCURRENCY,
+    BulkSubmitter,
+    BulkSummary,
+    submit_invoices,
+)
 from airflow_provider_cleartax.bulk.ledger import Ledger
 from airflow_provider_cleartax.bulk.ratelimit import DEFAULT_RATE_LIMITS, RateLimiter
 

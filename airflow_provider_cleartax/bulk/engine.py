@@ -37,7 +37,6 @@ from airflow_provider_cleartax.bulk.source import SourceItem, read_source
 from airflow_provider_cleartax.client import api
 from airflow_provider_cleartax.client.pipeline import Operation, Send, run_async
 from airflow_provider_cleartax.client.results import FAILURE_STATUSES, InvoiceResult
-from airflow_provider_cleartax.hooks.cleartax import client_options
 from airflow_provider_cleartax.exceptions import (
     ClearTaxAuthError,
     ClearTaxConfigError,
@@ -47,6 +46,7 @@ from airflow_provider_cleartax.exceptions import (
     ClearTaxPermanentError,
     ClearTaxPermissionError,
 )
+from airflow_provider_cleartax.hooks.cleartax import client_options
 from airflow_provider_cleartax.invoices import (
     InvoiceValidationError,
     invoice_from_row,
@@ -129,7 +129,11 @@ class BulkSummary:
     @property
     def failures(self) -> int:
         """Items that did not make it: invalid, unreadable, refused or rejected."""
-        return sum(n for status, n in self.counts.items() if status not in SUCCESS_STATUSES and status not in IN_FLIGHT_STATUSES)
+        return sum(
+            n
+            for status, n in self.counts.items()
+            if status not in SUCCESS_STATUSES and status not in IN_FLIGHT_STATUSES
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """Return the summary as plain JSON."""
@@ -354,7 +358,11 @@ class BulkSubmitter:
         # The markers are durable before any of these invoices leaves: a crash from here on
         # leaves them "in flight", and the next run looks them up before sending.
         await writer.write(
-            [self._record(job, SENDING, attempts=self._prior_attempts(job)) for job in batch if job.prior is None or job.prior.get("status") != SENDING]
+            [
+                self._record(job, SENDING, attempts=self._prior_attempts(job))
+                for job in batch
+                if job.prior is None or job.prior.get("status") != SENDING
+            ]
         )
         for job in batch:
             task = asyncio.create_task(self._process(job, writer, slots, clients, session))
@@ -363,11 +371,21 @@ class BulkSubmitter:
 
     # ------------------------------------------------------------------------------ preparing
 
-    def _prepare(self, item: SourceItem, state: Mapping[str, dict[str, Any]], seen: dict[str, int]) -> _Job | dict[str, Any] | None:
+    def _prepare(
+        self, item: SourceItem, state: Mapping[str, dict[str, Any]], seen: dict[str, int]
+    ) -> _Job | dict[str, Any] | None:
         """Turn an input item into a job to send, a record to write (INVALID/ERROR), or ``None`` (done before)."""
         if item.data is None:
-            return self._finish({"key": f"line:{item.line}", "line": item.line, "status": ERROR,
-                                 "errors": [{"ErrorCode": "INPUT", "ErrorMessage": item.error, "Path": f"line {item.line}"}]})
+            return self._finish(
+                {
+                    "key": f"line:{item.line}",
+                    "line": item.line,
+                    "status": ERROR,
+                    "errors": [
+                        {"ErrorCode": "INPUT", "ErrorMessage": item.error, "Path": f"line {item.line}"}
+                    ],
+                }
+            )
         data = item.data
         custom_fields = self.custom_fields
         if isinstance(data.get("EInvoice"), Mapping):  # a whole generate body
@@ -377,7 +395,11 @@ class BulkSubmitter:
             try:
                 invoice = invoice_from_row(data, seller=self.seller, today=self.today)
             except InvoiceValidationError as error:
-                return self._invalid(item.line, error.invoice_number or str(data.get("invoice_number") or ""), list(error.problems))
+                return self._invalid(
+                    item.line,
+                    error.invoice_number or str(data.get("invoice_number") or ""),
+                    list(error.problems),
+                )
         else:
             invoice = data
         number = invoice_number_of(invoice)
@@ -390,8 +412,21 @@ class BulkSubmitter:
             return self._invalid(item.line, number, list(error.problems))
         key = identity.unique_id
         if key in seen:
-            return self._finish({"key": f"line:{item.line}", "line": item.line, "invoice_number": number, "status": ERROR,
-                                 "errors": [{"ErrorCode": "DUPLICATE", "ErrorMessage": f"the same invoice as line {seen[key]}", "Path": "EInvoice.ID"}]})
+            return self._finish(
+                {
+                    "key": f"line:{item.line}",
+                    "line": item.line,
+                    "invoice_number": number,
+                    "status": ERROR,
+                    "errors": [
+                        {
+                            "ErrorCode": "DUPLICATE",
+                            "ErrorMessage": f"the same invoice as line {seen[key]}",
+                            "Path": "EInvoice.ID",
+                        }
+                    ],
+                }
+            )
         seen[key] = item.line
         prior = state.get(key)
         if prior is not None and prior.get("status") in DONE_STATUSES:
@@ -399,12 +434,27 @@ class BulkSubmitter:
             self._count(prior)
             return None
         mode: Mode = "async" if self.mode == "async" and is_simplified(invoice) else "sync"
-        return _Job(line=item.line, key=key, invoice_number=number, vat=identity.vat, invoice=invoice,
-                    custom_fields=dict(custom_fields) if custom_fields else None, mode=mode, prior=prior)
+        return _Job(
+            line=item.line,
+            key=key,
+            invoice_number=number,
+            vat=identity.vat,
+            invoice=invoice,
+            custom_fields=dict(custom_fields) if custom_fields else None,
+            mode=mode,
+            prior=prior,
+        )
 
     def _invalid(self, line: int, number: str, problems: list[InvoiceProblem]) -> dict[str, Any]:
-        return self._finish({"key": f"line:{line}", "line": line, "invoice_number": number, "status": INVALID,
-                             "errors": _problem_entries(problems)})
+        return self._finish(
+            {
+                "key": f"line:{line}",
+                "line": line,
+                "invoice_number": number,
+                "status": INVALID,
+                "errors": _problem_entries(problems),
+            }
+        )
 
     # ------------------------------------------------------------------------------ sending
 
@@ -413,7 +463,12 @@ class BulkSubmitter:
         return int((job.prior or {}).get("attempts") or 0)
 
     async def _process(
-        self, job: _Job, writer: _GroupWriter, slots: asyncio.Semaphore, clients: _SlotClients, session: Session
+        self,
+        job: _Job,
+        writer: _GroupWriter,
+        slots: asyncio.Semaphore,
+        clients: _SlotClients,
+        session: Session,
     ) -> None:
         try:
             with clients.borrow() as client:
@@ -452,7 +507,13 @@ class BulkSubmitter:
             result = await run_async(
                 client,
                 _counted(
-                    operation(session, job.invoice, device_id=self.device_id, custom_fields=job.custom_fields, vat=job.vat),
+                    operation(
+                        session,
+                        job.invoice,
+                        device_id=self.device_id,
+                        custom_fields=job.custom_fields,
+                        vat=job.vat,
+                    ),
                     attempts,
                 ),
                 throttle=self.rate_limiter,
@@ -464,7 +525,9 @@ class BulkSubmitter:
         except _FATAL_ERRORS:
             raise
         except ClearTaxPermanentError as error:
-            return self._record(job, FAILED, attempts=attempts[0], errors=error.errors or [{"ErrorMessage": error.message}])
+            return self._record(
+                job, FAILED, attempts=attempts[0], errors=error.errors or [{"ErrorMessage": error.message}]
+            )
         except ClearTaxError as error:
             return self._record(job, RETRY, attempts=attempts[0], error=error)
         return self._result_record(job, result, attempts=attempts[0])
@@ -496,7 +559,9 @@ class BulkSubmitter:
             record["error"] = str(error)
         return record
 
-    def _result_record(self, job: _Job, result: InvoiceResult, *, attempts: int, looked_up: bool = False) -> dict[str, Any]:
+    def _result_record(
+        self, job: _Job, result: InvoiceResult, *, attempts: int, looked_up: bool = False
+    ) -> dict[str, Any]:
         record = self._record(job, _result_status(result), attempts=attempts)
         errors, warnings = _api_entries(result)
         record |= {"uuid": result.uuid, "icv": result.icv, "qr": result.qr_code}

@@ -90,7 +90,7 @@ class Ledger:
         self._sequence = 0
 
     def __repr__(self) -> str:
-        return f"Ledger({str(self):s})"
+        return f"Ledger({self!s:s})"
 
     def __str__(self) -> str:
         return str(self.location)
@@ -103,13 +103,21 @@ class Ledger:
             if not directory.is_dir():
                 return []
             return sorted(
-                (p for p in directory.iterdir() if p.name.startswith(SEGMENT_PREFIX) and p.name.endswith(SEGMENT_SUFFIX)),
+                (
+                    p
+                    for p in directory.iterdir()
+                    if p.name.startswith(SEGMENT_PREFIX) and p.name.endswith(SEGMENT_SUFFIX)
+                ),
                 key=lambda p: p.name,
             )
         if not self.location.exists():
             return []
         return sorted(
-            (p for p in self.location.iterdir() if p.name.startswith(SEGMENT_PREFIX) and p.name.endswith(SEGMENT_SUFFIX)),
+            (
+                p
+                for p in self.location.iterdir()
+                if p.name.startswith(SEGMENT_PREFIX) and p.name.endswith(SEGMENT_SUFFIX)
+            ),
             key=lambda p: p.name,
         )
 
@@ -123,7 +131,12 @@ class Ledger:
                     try:
                         record = json.loads(raw)
                     except ValueError:
-                        log.warning("Ledger %s: skipping unreadable line %s of %s (torn by a crash?)", self, number, segment.name)
+                        log.warning(
+                            "Ledger %s: skipping unreadable line %s of %s (torn by a crash?)",
+                            self,
+                            number,
+                            segment.name,
+                        )
                         continue
                     if isinstance(record, dict) and "key" in record:
                         yield record
@@ -146,7 +159,9 @@ class Ledger:
         :param records: JSON-serialisable records, each with a ``key``.
         """
         data = b"".join(
-            json.dumps({"v": LEDGER_VERSION, **record}, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+            json.dumps({"v": LEDGER_VERSION, **record}, ensure_ascii=False, separators=(",", ":")).encode(
+                "utf-8"
+            )
             + b"\n"
             for record in records
         )

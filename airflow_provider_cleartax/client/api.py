@@ -10,10 +10,10 @@ from __future__ import annotations
 import collections
 import time
 import xml.etree.ElementTree as ET
-from urllib.parse import quote
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 from airflow_provider_cleartax.client.pipeline import Call, Operation, Reply, Sleep, execute
 from airflow_provider_cleartax.client.results import (
@@ -477,7 +477,9 @@ def download_invoice_pdf(
     :param vat: seller VAT; defaults to the connection's.
     :param branch: branch header; defaults to the connection's.
     """
-    key = InvoiceKey(invoice_number, document_type(invoice_type), issue_date, vat or session.settings.vat or "")
+    key = InvoiceKey(
+        invoice_number, document_type(invoice_type), issue_date, vat or session.settings.vat or ""
+    )
     return session.run(
         Call(
             endpoint="print_pdf",
@@ -515,7 +517,9 @@ def embed_xml_in_pdf(
     :param vat: seller VAT; defaults to the connection's.
     :param branch: branch header; defaults to the connection's.
     """
-    key = InvoiceKey(invoice_number, document_type(invoice_type), issue_date, vat or session.settings.vat or "")
+    key = InvoiceKey(
+        invoice_number, document_type(invoice_type), issue_date, vat or session.settings.vat or ""
+    )
     return session.run(
         Call(
             endpoint="embedded_pdf",
@@ -614,7 +618,11 @@ def register_device(
             endpoint="register_device",
             method="POST",
             path="/onboarding/register-device",
-            json={"DeviceDetails": dict(device_details), "OrganizationDetails": dict(organization_details), "Otp": otp},
+            json={
+                "DeviceDetails": dict(device_details),
+                "OrganizationDetails": dict(organization_details),
+                "Otp": otp,
+            },
             parse=lambda reply: DeviceResult.model_validate(_json_object(reply)),
             vat=vat,
             slow=True,
@@ -689,4 +697,3 @@ def get_pcsid_status(session: Session, activity_id: str, *, vat: str | None = No
             terminal_error=_pcsid_failed,
         )
     )
-

@@ -207,7 +207,9 @@ def execute(
                     request_id=request_id,
                 ) from None
             failure = transport_error(call, exc, request_id)
-            reached_server = not isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
+            reached_server = not isinstance(
+                exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+            )
 
         if reached_server and not call.idempotent:
             if call.recover is None:
@@ -232,7 +234,12 @@ def execute(
 
 
 def _recover(
-    call: Call[T], settings: ClientSettings, failure: ClearTaxError, *, logger: logging.Logger, rng: random.Random
+    call: Call[T],
+    settings: ClientSettings,
+    failure: ClearTaxError,
+    *,
+    logger: logging.Logger,
+    rng: random.Random,
 ) -> Operation[T | None]:
     """Look up whether an attempt with an unknown outcome took effect before sending it again."""
     assert call.recover is not None
@@ -256,7 +263,9 @@ def _recover(
     return found
 
 
-def build_request(call: Call[Any], settings: ClientSettings, request_id: str, timeout: float) -> httpx.Request:
+def build_request(
+    call: Call[Any], settings: ClientSettings, request_id: str, timeout: float
+) -> httpx.Request:
     """Build the HTTP request of one attempt (the request id stays the same across attempts)."""
     vat = call.vat or settings.vat
     if not vat:
@@ -371,12 +380,12 @@ def _is_certificate_failure(exc: BaseException) -> bool:
 def transport_error(call: Call[Any], exc: httpx.HTTPError, request_id: str) -> ClearTaxTransportError:
     """Wrap an httpx transport failure (its text names only the failure, never headers)."""
     kind = ClearTaxTimeoutError if isinstance(exc, httpx.TimeoutException) else ClearTaxTransportError
-    return kind(
-        f"no usable answer: {type(exc).__name__}", endpoint=call.endpoint, request_id=request_id
-    )
+    return kind(f"no usable answer: {type(exc).__name__}", endpoint=call.endpoint, request_id=request_id)
 
 
-def backoff_delay(attempt: int, retry_after: float | None, settings: ClientSettings, rng: random.Random) -> float:
+def backoff_delay(
+    attempt: int, retry_after: float | None, settings: ClientSettings, rng: random.Random
+) -> float:
     """Seconds to wait before retry number ``attempt``: ``Retry-After`` if given, else full jitter."""
     policy = settings.retry
     if retry_after is not None:
@@ -577,7 +586,7 @@ def _open_sink(sink: Any) -> IO[bytes]:
         if parent is not None and hasattr(parent, "mkdir"):
             parent.mkdir(parents=True, exist_ok=True)
         return sink.open("wb")
-    return open(sink, "wb")  # noqa: SIM115 - closed by _BodyReader
+    return open(sink, "wb")
 
 
 def run_sync(client: httpx.Client, operation: Operation[T]) -> T:
@@ -621,7 +630,9 @@ class Throttle(Protocol):
         """Learn how a request to ``endpoint`` went: its HTTP status, or ``None`` without an answer."""
 
 
-async def run_async(client: httpx.AsyncClient, operation: Operation[T], *, throttle: Throttle | None = None) -> T:
+async def run_async(
+    client: httpx.AsyncClient, operation: Operation[T], *, throttle: Throttle | None = None
+) -> T:
     """Drive ``operation`` with an :class:`httpx.AsyncClient`.
 
     :param throttle: asked before every request is sent (first attempts, retries and look-ups

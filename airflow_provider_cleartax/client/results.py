@@ -84,9 +84,14 @@ class InvoiceResult(ApiModel):
     @property
     def is_rejected(self) -> bool:
         """Whether ClearTax or ZATCA refused the invoice."""
-        return bool(self.error_list) or self.invoice_status in FAILURE_STATUSES or self.status in (
-            "NOT_GENERATED",
-            "GENERATION_FAILED",
+        return (
+            bool(self.error_list)
+            or self.invoice_status in FAILURE_STATUSES
+            or self.status
+            in (
+                "NOT_GENERATED",
+                "GENERATION_FAILED",
+            )
         )
 
     def summary(self) -> dict[str, Any]:

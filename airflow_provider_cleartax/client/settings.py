@@ -73,11 +73,15 @@ class ClientSettings:
 
     def invoice_url(self, unique_id: str) -> str:
         """Portal page of an invoice."""
-        return f"{self.portal_url or portal_url_for(self.base_url)}/ksa/einvoicing/invoices/{quote(unique_id, safe='')}"
+        return f"{self._portal}/ksa/einvoicing/invoices/{quote(unique_id, safe='')}"
 
     def device_url(self, device_id: str) -> str:
         """Portal page of an EGS device."""
-        return f"{self.portal_url or portal_url_for(self.base_url)}/ksa/einvoicing/devices/{quote(device_id, safe='')}"
+        return f"{self._portal}/ksa/einvoicing/devices/{quote(device_id, safe='')}"
+
+    @property
+    def _portal(self) -> str:
+        return self.portal_url or portal_url_for(self.base_url)
 
     def with_overrides(self, **overrides: Any) -> ClientSettings:
         """Return a copy with the non-``None`` overrides applied."""
@@ -189,9 +193,7 @@ def settings_from_connection(conn: Connection, **overrides: Any) -> ClientSettin
     )
     settings = ClientSettings(
         conn_id=conn_id,
-        base_url=normalize_base_url(
-            conn.host, conn_id=conn_id, port=conn.port, allow_insecure_http=insecure
-        ),
+        base_url=normalize_base_url(conn.host, conn_id=conn_id, port=conn.port, allow_insecure_http=insecure),
         token=conn.password,
         vat=_text(extra, "vat"),
         branch=_text(extra, "branch"),

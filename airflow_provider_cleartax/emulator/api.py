@@ -1046,7 +1046,6 @@ class Emulator:
             errors.append(rules.error("mandatory", path="DeviceId", lang=caller.lang, field="DeviceId"))
         if errors:
             raise _ApiError(status=400, body={**failed, "ErrorList": errors})
-        now = self._clock()
         with self._store.transaction():
             device = self._store.device(device_id)
             if device is None or device.vat != caller.vat:

@@ -58,7 +58,9 @@ def _method_signature(operation: Callable[..., Any]) -> inspect.Signature:
     return signature.replace(parameters=[self_param, *params], return_annotation=result)
 
 
-def _sync(operation: Callable[Concatenate[Session, P], Operation[T]]) -> Callable[Concatenate[ClearTaxHook, P], T]:
+def _sync(
+    operation: Callable[Concatenate[Session, P], Operation[T]],
+) -> Callable[Concatenate[ClearTaxHook, P], T]:
     @functools.wraps(operation)
     def method(self: ClearTaxHook, *args: P.args, **kwargs: P.kwargs) -> T:
         return run_sync(self.client, operation(self.session, *args, **kwargs))
@@ -237,7 +239,8 @@ class ClearTaxHook(BaseHook):
             if not settings.vat:
                 return False, "Set the connection's VAT number: every ClearTax call needs it."
             probe = api.get_invoice(
-                Session(settings, self.log), unique_id=f"{settings.vat}_AIRFLOW-CONNECTION-TEST_388_{date.today().year}"
+                Session(settings, self.log),
+                unique_id=f"{settings.vat}_AIRFLOW-CONNECTION-TEST_388_{date.today().year}",
             )
             run_sync(self.client, probe)
         except ClearTaxNotFoundError:

@@ -187,8 +187,13 @@ class ClearTaxSubmitInvoicesOperator(ClearTaxBaseOperator):
             summary.unresolved,
         )
         for error in summary.errors:
-            self.log.warning("Line %s, invoice %s: %s %s", error["line"], error["invoice_number"], error["status"],
-                             error.get("errors") or error.get("error"))
+            self.log.warning(
+                "Line %s, invoice %s: %s %s",
+                error["line"],
+                error["invoice_number"],
+                error["status"],
+                error.get("errors") or error.get("error"),
+            )
 
     def _raise_for(self, context: Context, summary: BulkSummary, value: dict[str, Any]) -> None:
         from airflow_provider_cleartax.exceptions import ClearTaxError, ClearTaxPermanentError

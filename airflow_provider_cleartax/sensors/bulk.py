@@ -138,7 +138,9 @@ class ClearTaxInvoicesReportedSensor(BaseSensorOperator):
             for uid, item in zip(unique_ids, items)
             if item.einvoice_status in FAILURE_STATUSES
         }
-        pending = [uid for uid, status in statuses.items() if status not in SUCCESS_STATUSES | FAILURE_STATUSES]
+        pending = [
+            uid for uid, status in statuses.items() if status not in SUCCESS_STATUSES | FAILURE_STATUSES
+        ]
         counts: dict[str, int] = {}
         for status in statuses.values():
             counts[status or "UNKNOWN"] = counts.get(status or "UNKNOWN", 0) + 1

@@ -176,7 +176,9 @@ class SharedBulkPoller:
             for start in range(0, len(wanted), api.BULK_MAX_IDENTITIES):
                 chunk = wanted[start : start + api.BULK_MAX_IDENTITIES]
                 items = await run_async(
-                    hook.async_client, api.get_bulk_status(session, chunk), throttle=bulk_limiter(self.conn_id)
+                    hook.async_client,
+                    api.get_bulk_status(session, chunk),
+                    throttle=bulk_limiter(self.conn_id),
                 )
                 found.update(zip(chunk, items))
         except ClearTaxPermanentError:
@@ -273,7 +275,11 @@ class ClearTaxInvoicesReportedTrigger(BaseTrigger):
                 message += f"; the last check failed: {subscription.transient}"
             return _payload(subscription, "timeout", message)
         if subscription.errors:
-            return _payload(subscription, "failed", f"ZATCA refused {len(subscription.errors)} of {len(self.invoices)} invoice(s)")
+            return _payload(
+                subscription,
+                "failed",
+                f"ZATCA refused {len(subscription.errors)} of {len(self.invoices)} invoice(s)",
+            )
         return _payload(subscription, "success", f"ZATCA accepted all {len(self.invoices)} invoice(s)")
 
 

@@ -15,7 +15,9 @@ from tests.conftest import sample_invoice
 VAT = "300000000000003"
 
 
-def invoices(count: int, prefix: str, *, kind: str = "standard_invoice", start: int = 0) -> list[dict[str, Any]]:
+def invoices(
+    count: int, prefix: str, *, kind: str = "standard_invoice", start: int = 0
+) -> list[dict[str, Any]]:
     """Return ``count`` valid invoices numbered ``<prefix>-00000`` on."""
     return [sample_invoice(kind, number=f"{prefix}-{i:05d}") for i in range(start, start + count)]
 

@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
@@ -75,12 +74,28 @@ def test_bad_lines_and_invalid_invoices_are_recorded_and_neighbours_go_through(
 
 
 def test_erp_rows_are_built_and_bad_rows_name_their_key(fast_hook, cleartax_emulator, tmp_path) -> None:
-    seller = Seller(vat=VAT, name_en="Najd Office Supplies Co.", street="King Fahd Road", building="8228",
-                    city="Riyadh", district="Al Olaya", postal_code="12214", crn="1010010000")
-    row = {"invoice_number": "ROW-1", "issue_date": "2026-11-02", "issue_time": "10:00:00", "kind": "simplified",
-           "lines": [{"name": "Pen", "quantity": 2, "unit_price": 5}]}
-    rows = [row, {**row, "invoice_number": "ROW-2", "lines": [{"name": "Pen", "quantity": -1, "unit_price": 5}]},
-            {**row, "invoice_number": "ROW-3"}]
+    seller = Seller(
+        vat=VAT,
+        name_en="Najd Office Supplies Co.",
+        street="King Fahd Road",
+        building="8228",
+        city="Riyadh",
+        district="Al Olaya",
+        postal_code="12214",
+        crn="1010010000",
+    )
+    row = {
+        "invoice_number": "ROW-1",
+        "issue_date": "2026-11-02",
+        "issue_time": "10:00:00",
+        "kind": "simplified",
+        "lines": [{"name": "Pen", "quantity": 2, "unit_price": 5}],
+    }
+    rows = [
+        row,
+        {**row, "invoice_number": "ROW-2", "lines": [{"name": "Pen", "quantity": -1, "unit_price": 5}]},
+        {**row, "invoice_number": "ROW-3"},
+    ]
     summary = run(fast_hook, tmp_path / "ledger", rows, seller=seller)
 
     assert summary.counts == {"INVALID": 1, "REPORTED": 2}
@@ -89,7 +104,9 @@ def test_erp_rows_are_built_and_bad_rows_name_their_key(fast_hook, cleartax_emul
     assert error["errors"][0]["Path"] == "lines[0].quantity"
 
 
-def test_business_rejections_are_recorded_and_do_not_stop_the_batch(fast_hook, cleartax_emulator, tmp_path) -> None:
+def test_business_rejections_are_recorded_and_do_not_stop_the_batch(
+    fast_hook, cleartax_emulator, tmp_path
+) -> None:
     batch = invoices(3, "BLK-REJ")
     batch[1] = {**batch[1], "TaxCurrencyCode": "USD"}
     summary = run(fast_hook, tmp_path / "ledger", batch, validate=False)
@@ -108,8 +125,11 @@ def test_a_cancelled_run_resumes_without_duplicates(fast_hook, cleartax_emulator
     batch = invoices(60, "BLK-CAN")
 
     async def cancel_midway() -> None:
-        task = asyncio.create_task(BulkSubmitter(hook=fast_hook, ledger=tmp_path / "l", concurrency=10,
-                                                 rate_limiter=RateLimiter(limits={})).run(batch))
+        task = asyncio.create_task(
+            BulkSubmitter(
+                hook=fast_hook, ledger=tmp_path / "l", concurrency=10, rate_limiter=RateLimiter(limits={})
+            ).run(batch)
+        )
         while len(cleartax_emulator.submission_counts()) < 15:
             await asyncio.sleep(0.02)
         task.cancel()
@@ -135,7 +155,9 @@ asyncio.run(BulkSubmitter(hook=ClearTaxHook(), ledger=sys.argv[2], concurrency=8
 """
 
 
-@pytest.mark.cleartax_emulator(faults={"generate": {"latency_ms": 100, "timeout_after_processing": 0.1, "hold_seconds": 2}})
+@pytest.mark.cleartax_emulator(
+    faults={"generate": {"latency_ms": 100, "timeout_after_processing": 0.1, "hold_seconds": 2}}
+)
 def test_sigkill_mid_batch_then_retry_submits_each_invoice_once(
     fast_hook, cleartax_emulator, cleartax_connection, tmp_path
 ) -> None:
@@ -167,8 +189,13 @@ def test_sigkill_mid_batch_then_retry_submits_each_invoice_once(
 @pytest.mark.cleartax_emulator(
     seed=11,
     faults={
-        "generate": {"error_5xx": 0.1, "rate_limit": 0.05, "connection_reset": 0.05,
-                     "timeout_after_processing": 0.08, "hold_seconds": 2},
+        "generate": {
+            "error_5xx": 0.1,
+            "rate_limit": 0.05,
+            "connection_reset": 0.05,
+            "timeout_after_processing": 0.08,
+            "hold_seconds": 2,
+        },
         "get_invoice": {"error_5xx": 0.1, "connection_reset": 0.05},
     },
 )
@@ -188,19 +215,28 @@ def test_faults_still_end_exactly_once(fast_hook, cleartax_emulator, tmp_path) -
     assert max(record["attempts"] for record in records) > 1
 
 
-@pytest.mark.cleartax_emulator(faults={"get_invoice": {"error_5xx": 1.0}, "generate": {"timeout_after_processing": 1.0,
-                                                                                      "hold_seconds": 2}})
+@pytest.mark.cleartax_emulator(
+    faults={
+        "get_invoice": {"error_5xx": 1.0},
+        "generate": {"timeout_after_processing": 1.0, "hold_seconds": 2},
+    }
+)
 def test_outcomes_that_stay_unknown_are_left_for_the_next_try(fast_hook, cleartax_emulator, tmp_path) -> None:
     batch = invoices(3, "BLK-UNK")
-    hook = type(fast_hook)(cleartax_conn_id=fast_hook.cleartax_conn_id, generate_timeout=0.5, max_retries=1,
-                           backoff_base=0.01)
+    hook = type(fast_hook)(
+        cleartax_conn_id=fast_hook.cleartax_conn_id, generate_timeout=0.5, max_retries=1, backoff_base=0.01
+    )
     summary = run(hook, tmp_path / "ledger", batch)
     assert summary.unresolved == 3 and summary.counts == {"RETRY": 3}
     assert all(record["error"] for record in Ledger(tmp_path / "ledger").state().values())
 
     cleartax_emulator.clear_faults()
     resumed = run(fast_hook, tmp_path / "ledger", batch)
-    assert resumed.counts == {"CLEARED": 3} and (resumed.looked_up, resumed.recovered, resumed.sent) == (3, 3, 0)
+    assert resumed.counts == {"CLEARED": 3} and (resumed.looked_up, resumed.recovered, resumed.sent) == (
+        3,
+        3,
+        0,
+    )
     assert set(cleartax_emulator.submission_counts().values()) == {1}
 
 
@@ -211,7 +247,9 @@ def test_rate_limiter_keeps_under_the_limit_without_a_single_429(
     # A 2-second server window stands in for ClearTax's minute, to keep the test short.
     monkeypatch.setattr(control, "_WINDOW_SECONDS", 2.0)
     limiter = RateLimiter(limits={"generate": 10, "get_invoice": 10}, window=2.0, slack=0.1)
-    summary = run(fast_hook, tmp_path / "limited", invoices(30, "BLK-RL"), concurrency=16, rate_limiter=limiter)
+    summary = run(
+        fast_hook, tmp_path / "limited", invoices(30, "BLK-RL"), concurrency=16, rate_limiter=limiter
+    )
 
     assert summary.counts == {"CLEARED": 30}
     log = [entry for entry in cleartax_emulator.request_log() if entry["endpoint"] == "generate"]
@@ -225,7 +263,9 @@ def test_without_a_fitting_limit_the_server_throttles_and_aimd_backs_off(
 ) -> None:
     monkeypatch.setattr(control, "_WINDOW_SECONDS", 2.0)
     limiter = RateLimiter(limits={"generate": 40}, window=2.0, slack=0.1)
-    summary = run(fast_hook, tmp_path / "unlimited", invoices(25, "BLK-429"), concurrency=16, rate_limiter=limiter)
+    summary = run(
+        fast_hook, tmp_path / "unlimited", invoices(25, "BLK-429"), concurrency=16, rate_limiter=limiter
+    )
 
     assert summary.counts == {"CLEARED": 25}
     assert limiter.throttled("generate") > 0 and limiter.allowance("generate") < 40
@@ -260,10 +300,9 @@ def test_the_reader_never_holds_more_than_the_window(fast_hook, cleartax_emulato
 
 
 def test_ledger_on_object_storage_writes_one_object_per_group(fast_hook, cleartax_emulator) -> None:
-    from fsspec.implementations.memory import MemoryFileSystem
-
     from airflow.sdk import ObjectStoragePath
     from airflow.sdk.io import attach
+    from fsspec.implementations.memory import MemoryFileSystem
 
     attach("memory", fs=MemoryFileSystem())
     location = ObjectStoragePath("memory://ledgers/day-1")

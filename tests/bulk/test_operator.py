@@ -14,7 +14,9 @@ def _emulator_connection(cleartax_connection: str) -> None:
     """Point ``cleartax_default`` at a fresh emulator for every test."""
 
 
-def test_jsonl_object_storage_input_with_and_without_failing_on_rejections(load_dag, cleartax_emulator, tmp_path) -> None:
+def test_jsonl_object_storage_input_with_and_without_failing_on_rejections(
+    load_dag, cleartax_emulator, tmp_path
+) -> None:
     paths = []
     for prefix in ("OP-STRICT", "OP-LENIENT"):
         good = invoices(6, prefix)

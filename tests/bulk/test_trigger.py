@@ -15,7 +15,9 @@ from tests.bulk.conftest import VAT, invoices, unique_id
 
 def submit_async(hook, tmp_path, batch) -> None:
     summary = asyncio.run(
-        BulkSubmitter(hook=hook, ledger=tmp_path / "ledger", mode="async", rate_limiter=RateLimiter(limits={})).run(batch)
+        BulkSubmitter(
+            hook=hook, ledger=tmp_path / "ledger", mode="async", rate_limiter=RateLimiter(limits={})
+        ).run(batch)
     )
     assert summary.counts == {"PENDING": len(batch)}
 
@@ -27,13 +29,18 @@ async def first_event(trigger: ClearTaxInvoicesReportedTrigger) -> dict:
 
 
 @pytest.mark.cleartax_emulator(async_report_delay=0.3)
-def test_a_thousand_invoices_take_two_get_bulk_calls_per_cycle(fast_hook, cleartax_connection, cleartax_emulator, tmp_path) -> None:
+def test_a_thousand_invoices_take_two_get_bulk_calls_per_cycle(
+    fast_hook, cleartax_connection, cleartax_emulator, tmp_path
+) -> None:
     batch = invoices(10, "TRG-K", kind="simplified_invoice")
     submit_async(fast_hook, tmp_path, batch)
     known = [unique_id(invoice) for invoice in batch]
     unknown = [f"{VAT}_TRG-NONE-{i}_388_2026" for i in range(990)]
     trigger = ClearTaxInvoicesReportedTrigger(
-        cleartax_conn_id=cleartax_connection, invoices=known + unknown, poll_interval=0.5, deadline=time.time() + 30
+        cleartax_conn_id=cleartax_connection,
+        invoices=known + unknown,
+        poll_interval=0.5,
+        deadline=time.time() + 30,
     )
     since = cleartax_emulator.request_log()[-1]["seq"]
 
@@ -57,13 +64,19 @@ def test_a_thousand_invoices_take_two_get_bulk_calls_per_cycle(fast_hook, cleart
 
 
 @pytest.mark.cleartax_emulator(async_report_delay=0.6)
-def test_two_triggers_on_one_connection_share_one_poller(fast_hook, cleartax_connection, cleartax_emulator, tmp_path) -> None:
+def test_two_triggers_on_one_connection_share_one_poller(
+    fast_hook, cleartax_connection, cleartax_emulator, tmp_path
+) -> None:
     batch = invoices(8, "TRG-CO", kind="simplified_invoice")
     submit_async(fast_hook, tmp_path, batch)
     ids = [unique_id(invoice) for invoice in batch]
     triggers = [
-        ClearTaxInvoicesReportedTrigger(cleartax_conn_id=cleartax_connection, invoices=ids[:5], poll_interval=0.25),
-        ClearTaxInvoicesReportedTrigger(cleartax_conn_id=cleartax_connection, invoices=ids[3:], poll_interval=0.25),
+        ClearTaxInvoicesReportedTrigger(
+            cleartax_conn_id=cleartax_connection, invoices=ids[:5], poll_interval=0.25
+        ),
+        ClearTaxInvoicesReportedTrigger(
+            cleartax_conn_id=cleartax_connection, invoices=ids[3:], poll_interval=0.25
+        ),
     ]
     since = cleartax_emulator.request_log()[-1]["seq"]
 
@@ -91,17 +104,34 @@ def test_the_trigger_reports_final_statuses_and_times_out_on_unknown_ones(
     batch = invoices(4, "TRG-FIN", kind="simplified_invoice")
     submit_async(fast_hook, tmp_path, batch)
     ids = [unique_id(invoice) for invoice in batch]
-    done = asyncio.run(first_event(ClearTaxInvoicesReportedTrigger(
-        cleartax_conn_id=cleartax_connection, invoices=ids, poll_interval=0.2, deadline=time.time() + 20)))
+    done = asyncio.run(
+        first_event(
+            ClearTaxInvoicesReportedTrigger(
+                cleartax_conn_id=cleartax_connection,
+                invoices=ids,
+                poll_interval=0.2,
+                deadline=time.time() + 20,
+            )
+        )
+    )
     assert done["status"] == "success" and done["counts"] == {"REPORTED": 4} and done["pending"] == []
-    late = asyncio.run(first_event(ClearTaxInvoicesReportedTrigger(
-        cleartax_conn_id=cleartax_connection, invoices=[*ids, f"{VAT}_NOPE_388_2026"], poll_interval=0.2,
-        deadline=time.time() + 0.5)))
+    late = asyncio.run(
+        first_event(
+            ClearTaxInvoicesReportedTrigger(
+                cleartax_conn_id=cleartax_connection,
+                invoices=[*ids, f"{VAT}_NOPE_388_2026"],
+                poll_interval=0.2,
+                deadline=time.time() + 0.5,
+            )
+        )
+    )
     assert late["status"] == "timeout" and late["pending"] == [f"{VAT}_NOPE_388_2026"]
 
 
 def test_trigger_serializes_and_fails_cleanly_without_a_connection() -> None:
-    trigger = ClearTaxInvoicesReportedTrigger(cleartax_conn_id="nope", invoices=["a", "a", "b"], poll_interval=0.1)
+    trigger = ClearTaxInvoicesReportedTrigger(
+        cleartax_conn_id="nope", invoices=["a", "a", "b"], poll_interval=0.1
+    )
     path, kwargs = trigger.serialize()
     assert path == "airflow_provider_cleartax.triggers.bulk.ClearTaxInvoicesReportedTrigger"
     assert kwargs["invoices"] == ["a", "b"]

@@ -7,12 +7,11 @@ import json
 import logging
 import pickle
 import random
-from email.utils import format_datetime
 from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime
 
 import httpx
 import pytest
-
 
 from airflow_provider_cleartax.client import api
 from airflow_provider_cleartax.client.api import Session
@@ -63,7 +62,9 @@ def _all_text(error: BaseException) -> str:
 # ---------------------------------------------------------------------------- request building
 
 
-def test_headers_are_sent_and_request_id_kept_across_retries(hook: ClearTaxHook, scripted: ScriptedServer) -> None:
+def test_headers_are_sent_and_request_id_kept_across_retries(
+    hook: ClearTaxHook, scripted: ScriptedServer
+) -> None:
     scripted.script(DATA, json_reply(503, {}), json_reply(200, CLEARED))
     result = hook.get_invoice(unique_id="300000000000003_INV-1_388_2026", branch="Riyadh")
     assert result.invoice_status == "CLEARED"
@@ -99,9 +100,24 @@ def test_each_logical_request_gets_its_own_id(hook: ClearTaxHook, scripted: Scri
     ("status", "body", "error_type", "permanent"),
     [
         (401, AUTH_FAILED, ClearTaxAuthError, True),
-        (403, {"ErrorList": [{"ErrorCode": "5002", "ErrorMessage": "no rights"}]}, ClearTaxPermissionError, True),
-        (400, {"ErrorList": [{"ErrorCode": "6002", "ErrorMessage": "bad", "Path": "x.y"}]}, ClearTaxValidationError, True),
-        (404, {"ErrorList": [{"ErrorCode": "6003", "ErrorMessage": "not found"}]}, ClearTaxNotFoundError, True),
+        (
+            403,
+            {"ErrorList": [{"ErrorCode": "5002", "ErrorMessage": "no rights"}]},
+            ClearTaxPermissionError,
+            True,
+        ),
+        (
+            400,
+            {"ErrorList": [{"ErrorCode": "6002", "ErrorMessage": "bad", "Path": "x.y"}]},
+            ClearTaxValidationError,
+            True,
+        ),
+        (
+            404,
+            {"ErrorList": [{"ErrorCode": "6003", "ErrorMessage": "not found"}]},
+            ClearTaxNotFoundError,
+            True,
+        ),
         (429, {"ErrorList": []}, ClearTaxRateLimitError, False),
         (500, {"ErrorList": [{"ErrorCode": "4040", "ErrorMessage": "oops"}]}, ClearTaxServerError, False),
     ],
@@ -143,7 +159,9 @@ def test_html_502_gives_typed_error_with_excerpt(hook: ClearTaxHook, scripted: S
     assert caught.value.status == 502
 
 
-def test_truncated_json_is_a_response_error_not_a_decode_error(hook: ClearTaxHook, scripted: ScriptedServer) -> None:
+def test_truncated_json_is_a_response_error_not_a_decode_error(
+    hook: ClearTaxHook, scripted: ScriptedServer
+) -> None:
     scripted.script(DATA, default=raw_reply(200, b'{"InvoiceStatus": "CLEA'))
     with pytest.raises(ClearTaxResponseError) as caught:
         hook.get_invoice(unique_id="x")
@@ -169,7 +187,14 @@ def test_business_rejection_in_a_200(hook: ClearTaxHook, scripted: ScriptedServe
     rejected = {
         "InvoiceStatus": "NOT_CLEARED",
         "Status": "NOT_GENERATED",
-        "ErrorList": [{"ErrorCode": "8001", "ErrorMessage": "BR-KSA-14 buyer VAT", "ErrorSource": "ZATCA", "Path": "EInvoice.AccountingCustomerParty"}],
+        "ErrorList": [
+            {
+                "ErrorCode": "8001",
+                "ErrorMessage": "BR-KSA-14 buyer VAT",
+                "ErrorSource": "ZATCA",
+                "Path": "EInvoice.AccountingCustomerParty",
+            }
+        ],
     }
     scripted.script(GENERATE, json_reply(200, rejected))
     with pytest.raises(ClearTaxInvoiceRejectedError) as caught:
@@ -209,8 +234,14 @@ def test_retry_after_seconds_is_honoured(hook: ClearTaxHook, scripted: ScriptedS
 def test_parse_retry_after_forms() -> None:
     now = datetime(2026, 12, 3, 12, 0, tzinfo=timezone.utc)
     assert parse_retry_after("7") == 7.0
-    assert parse_retry_after(format_datetime(now + timedelta(seconds=30), usegmt=True), now=now.timestamp()) == 30.0
-    assert parse_retry_after(format_datetime(now - timedelta(seconds=30), usegmt=True), now=now.timestamp()) == 0.0
+    assert (
+        parse_retry_after(format_datetime(now + timedelta(seconds=30), usegmt=True), now=now.timestamp())
+        == 30.0
+    )
+    assert (
+        parse_retry_after(format_datetime(now - timedelta(seconds=30), usegmt=True), now=now.timestamp())
+        == 0.0
+    )
     assert parse_retry_after("soon") is None
     assert parse_retry_after(None) is None
 
@@ -237,7 +268,12 @@ def test_bulk_pacing_waits_for_the_window() -> None:
     for _ in range(5):
         actions.append(action)
         if isinstance(action, Send):
-            body = {"Invoices": [{"uniqueId": e["uniqueId"], "einvoiceStatus": "REPORTED"} for e in json.loads(action.request.content)["Invoices"]]}
+            body = {
+                "Invoices": [
+                    {"uniqueId": e["uniqueId"], "einvoiceStatus": "REPORTED"}
+                    for e in json.loads(action.request.content)["Invoices"]
+                ]
+            }
             reply = Reply(200, httpx.Headers(), json.dumps(body).encode())
             try:
                 action = operation.send(reply)
@@ -249,14 +285,20 @@ def test_bulk_pacing_waits_for_the_window() -> None:
     kinds = [type(a).__name__ for a in actions]
     assert kinds == ["Send", "Send", "Sleep", "Send"]
     assert 59 < actions[2].seconds <= 60
-    assert [len(json.loads(a.request.content)["Invoices"]) for a in actions if isinstance(a, Send)] == [500, 500, 200]
+    assert [len(json.loads(a.request.content)["Invoices"]) for a in actions if isinstance(a, Send)] == [
+        500,
+        500,
+        200,
+    ]
     assert len(result) == 1200 and result[1199].unique_id == "id-1199"
 
 
 # ---------------------------------------------------------------------------- look up before resending
 
 
-def test_generate_5xx_then_found_by_lookup_is_not_resent(hook: ClearTaxHook, scripted: ScriptedServer) -> None:
+def test_generate_5xx_then_found_by_lookup_is_not_resent(
+    hook: ClearTaxHook, scripted: ScriptedServer
+) -> None:
     scripted.script(GENERATE, json_reply(503, {}))
     scripted.script(DATA, json_reply(200, CLEARED))
     result = hook.generate_invoice(INVOICE)
@@ -286,7 +328,9 @@ def test_generate_timeout_is_looked_up(scripted: ScriptedServer, make_connection
 
 def test_generate_rejection_found_by_lookup_is_raised(hook: ClearTaxHook, scripted: ScriptedServer) -> None:
     scripted.script(GENERATE, json_reply(502, {}))
-    scripted.script(DATA, json_reply(200, {"InvoiceStatus": "NOT_CLEARED", "ErrorList": [{"ErrorCode": "8001"}]}))
+    scripted.script(
+        DATA, json_reply(200, {"InvoiceStatus": "NOT_CLEARED", "ErrorList": [{"ErrorCode": "8001"}]})
+    )
     with pytest.raises(ClearTaxInvoiceRejectedError):
         hook.generate_invoice(INVOICE)
     assert len(scripted.hits(GENERATE)) == 1
@@ -308,7 +352,9 @@ def test_generate_429_is_retried_without_lookup(hook: ClearTaxHook, scripted: Sc
     assert scripted.hits(DATA) == []
 
 
-def test_signed_xml_with_unknown_outcome_is_never_repeated(hook: ClearTaxHook, scripted: ScriptedServer) -> None:
+def test_signed_xml_with_unknown_outcome_is_never_repeated(
+    hook: ClearTaxHook, scripted: ScriptedServer
+) -> None:
     path = "/v2/einvoices/generate-with-file-offline"
     scripted.script(path, json_reply(500, {}), default=json_reply(200, {}))
     with pytest.raises(ClearTaxServerError):
@@ -327,7 +373,9 @@ def test_connection_refused_is_retried_then_typed(make_connection) -> None:
 def test_read_timeout_on_a_read_is_retried(scripted: ScriptedServer, make_connection) -> None:
     conn_id = make_connection(scripted.url, request_timeout=0.3)
     hook = ClearTaxHook(cleartax_conn_id=conn_id, max_retries=1, backoff_base=0.01)
-    scripted.script(DATA, slow_reply(1.0, json_reply(200, CLEARED)), slow_reply(1.0, json_reply(200, CLEARED)))
+    scripted.script(
+        DATA, slow_reply(1.0, json_reply(200, CLEARED)), slow_reply(1.0, json_reply(200, CLEARED))
+    )
     with pytest.raises(ClearTaxTimeoutError):
         hook.get_invoice(unique_id="x")
     assert len(scripted.hits(DATA)) == 2
@@ -336,23 +384,33 @@ def test_read_timeout_on_a_read_is_retried(scripted: ScriptedServer, make_connec
 # ---------------------------------------------------------------------------- streaming and async
 
 
-def test_pdf_is_streamed_to_a_path_and_an_object_storage_path(hook: ClearTaxHook, scripted: ScriptedServer, tmp_path) -> None:
+def test_pdf_is_streamed_to_a_path_and_an_object_storage_path(
+    hook: ClearTaxHook, scripted: ScriptedServer, tmp_path
+) -> None:
     from airflow.sdk import ObjectStoragePath
 
     pdf = b"%PDF-1.7\n" + b"x" * 300_000 + b"\n%%EOF\n"
     scripted.script("/v2/einvoices/print", default=raw_reply(200, pdf, "application/pdf"))
-    local = hook.download_invoice_pdf(tmp_path / "a" / "inv.pdf", invoice_number="INV-1", invoice_type="INV", issue_date="2026-12-01")
+    local = hook.download_invoice_pdf(
+        tmp_path / "a" / "inv.pdf", invoice_number="INV-1", invoice_type="INV", issue_date="2026-12-01"
+    )
     assert local.size == len(pdf) and (tmp_path / "a" / "inv.pdf").read_bytes() == pdf
     remote = ObjectStoragePath(f"file://{tmp_path}/store/inv.pdf")
-    result = hook.download_invoice_pdf(remote, invoice_number="INV-1", invoice_type="388", issue_date="2026-12-01")
+    result = hook.download_invoice_pdf(
+        remote, invoice_number="INV-1", invoice_type="388", issue_date="2026-12-01"
+    )
     assert result.size == len(pdf) and remote.read_bytes() == pdf
     assert "templateId=39" in scripted.hits("/v2/einvoices/print")[0].query
 
 
 def test_pdf_error_is_a_json_array(hook: ClearTaxHook, scripted: ScriptedServer, tmp_path) -> None:
-    scripted.script("/v2/einvoices/print", json_reply(404, [{"ErrorCode": "6003", "ErrorMessage": "Invoice not found"}]))
+    scripted.script(
+        "/v2/einvoices/print", json_reply(404, [{"ErrorCode": "6003", "ErrorMessage": "Invoice not found"}])
+    )
     with pytest.raises(ClearTaxNotFoundError, match="Invoice not found"):
-        hook.download_invoice_pdf(tmp_path / "x.pdf", invoice_number="N", invoice_type="INV", issue_date="2026-12-01")
+        hook.download_invoice_pdf(
+            tmp_path / "x.pdf", invoice_number="N", invoice_type="INV", issue_date="2026-12-01"
+        )
 
 
 def test_async_variant_shares_the_pipeline(hook: ClearTaxHook, scripted: ScriptedServer) -> None:
@@ -374,7 +432,9 @@ def test_oversized_answer_is_refused(scripted: ScriptedServer, make_connection) 
 
     conn_id = make_connection(scripted.url)
     hook = ClearTaxHook(cleartax_conn_id=conn_id, max_retries=0)
-    hook._settings = settings_from_connection(hook.get_connection(conn_id)).with_overrides(max_body_bytes=1000)
+    hook._settings = settings_from_connection(hook.get_connection(conn_id)).with_overrides(
+        max_body_bytes=1000
+    )
     scripted.script(DATA, raw_reply(200, b'{"a": "' + b"x" * 5000 + b'"}'))
     with pytest.raises(ClearTaxError):
         hook.get_invoice(unique_id="x")
@@ -383,10 +443,18 @@ def test_oversized_answer_is_refused(scripted: ScriptedServer, make_connection) 
 # ---------------------------------------------------------------------------- secrets
 
 
-def test_token_never_in_errors_logs_or_reprs(hook: ClearTaxHook, scripted: ScriptedServer, caplog, capfd) -> None:
+def test_token_never_in_errors_logs_or_reprs(
+    hook: ClearTaxHook, scripted: ScriptedServer, caplog, capfd
+) -> None:
     caplog.set_level(logging.DEBUG)
     echo = {"ErrorList": [{"ErrorCode": "1", "ErrorMessage": f"bad token {SECRET_TOKEN}"}]}
-    scripted.script(DATA, json_reply(401, echo), json_reply(400, echo), json_reply(500, echo), default=raw_reply(502, f"<p>{SECRET_TOKEN}</p>".encode(), "text/html"))
+    scripted.script(
+        DATA,
+        json_reply(401, echo),
+        json_reply(400, echo),
+        json_reply(500, echo),
+        default=raw_reply(502, f"<p>{SECRET_TOKEN}</p>".encode(), "text/html"),
+    )
     errors = []
     for _ in range(3):
         with pytest.raises(ClearTaxError) as caught:
@@ -411,9 +479,13 @@ def test_errors_survive_pickling(hook: ClearTaxHook, scripted: ScriptedServer) -
     assert clone.status == 401 and clone.errors == caught.value.errors and clone.conn_id == "cleartax_test"
 
 
-def test_long_server_texts_are_clipped_in_messages_but_kept_whole(hook: ClearTaxHook, scripted: ScriptedServer) -> None:
+def test_long_server_texts_are_clipped_in_messages_but_kept_whole(
+    hook: ClearTaxHook, scripted: ScriptedServer
+) -> None:
     essay = "x" * 100_000
-    scripted.script(DATA, json_reply(400, {"ErrorList": [{"ErrorCode": "6002", "ErrorMessage": essay, "Path": "p"}]}))
+    scripted.script(
+        DATA, json_reply(400, {"ErrorList": [{"ErrorCode": "6002", "ErrorMessage": essay, "Path": "p"}]})
+    )
     with pytest.raises(ClearTaxValidationError) as caught:
         hook.get_invoice(unique_id="x")
     assert len(str(caught.value)) < 1_000

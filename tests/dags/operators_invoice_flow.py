@@ -35,5 +35,7 @@ with DAG(dag_id="ct_invoice_flow", schedule=None, params={"number": "INV-FLOW-1"
         destination="file://{{ params.out }}/own-{{ params.number }}.pdf",
         **REF,
     )
-    email = ClearTaxEmailInvoiceOperator(task_id="email", to="buyer@example.com", cc=["ap@example.com"], **REF)
+    email = ClearTaxEmailInvoiceOperator(
+        task_id="email", to="buyer@example.com", cc=["ap@example.com"], **REF
+    )
     generate >> get >> download >> embed >> email

@@ -99,11 +99,17 @@ def standard_invoice() -> dict:
         "OrderReference": {"ID": en("PO-77")},
         "ContractDocumentReference": [{"ID": en("C-2025-9")}],
         "AccountingSupplierParty": party(
-            en("Emulator Trading Co."), "300000000000003", street=en("Prince Sultan"),
-            district=en("Al-Murabba"), crn="1010010000",
+            en("Emulator Trading Co."),
+            "300000000000003",
+            street=en("Prince Sultan"),
+            district=en("Al-Murabba"),
+            crn="1010010000",
         ),
         "AccountingCustomerParty": party(
-            en("Buyer Holding LLC"), "399999999800003", street=ar("صلاح الدين"), district=ar("المروج"),
+            en("Buyer Holding LLC"),
+            "399999999800003",
+            street=ar("صلاح الدين"),
+            district=ar("المروج"),
         ),
         "Delivery": [{"ActualDeliveryDate": "2026-01-30", "LatestDeliveryDate": "2026-01-31"}],
         "PaymentMeans": [{"PaymentMeansCode": "30"}],
@@ -235,9 +241,10 @@ def test_xml_is_well_formed_and_carries_the_invoice_fields() -> None:
     billing_reference = "cac:BillingReference/cac:InvoiceDocumentReference/cbc:ID"
     assert root.findtext(billing_reference, namespaces=NS) == "INV-2026/0042"
     assert root.findtext("cac:PaymentMeans/cbc:InstructionNote", namespaces=NS) == "CAN"
-    assert root.findtext(
-        "cac:AccountingSupplierParty/cac:Party/cac:PartyTaxScheme/cbc:CompanyID", namespaces=NS
-    ) == "300000000000003"
+    assert (
+        root.findtext("cac:AccountingSupplierParty/cac:Party/cac:PartyTaxScheme/cbc:CompanyID", namespaces=NS)
+        == "300000000000003"
+    )
     payable = root.find("cac:LegalMonetaryTotal/cbc:PayableAmount", NS)
     assert payable is not None and (payable.get("currencyID"), payable.text) == ("SAR", "356.50")
     assert len(root.findall("cac:TaxTotal", NS)) == 2
@@ -247,11 +254,26 @@ def test_xml_is_well_formed_and_carries_the_invoice_fields() -> None:
 def test_xml_follows_ubl_element_order() -> None:
     children = [child.tag.split("}")[1] for child in ElementTree.fromstring(build(standard_invoice()))]
     expected_order = [
-        "ProfileID", "ID", "UUID", "IssueDate", "IssueTime", "InvoiceTypeCode", "Note",
+        "ProfileID",
+        "ID",
+        "UUID",
+        "IssueDate",
+        "IssueTime",
+        "InvoiceTypeCode",
+        "Note",
         "DocumentCurrencyCode",
-        "TaxCurrencyCode", "OrderReference", "ContractDocumentReference", "AdditionalDocumentReference",
-        "AccountingSupplierParty", "AccountingCustomerParty", "Delivery", "PaymentMeans", "AllowanceCharge",
-        "TaxTotal", "LegalMonetaryTotal", "InvoiceLine",
+        "TaxCurrencyCode",
+        "OrderReference",
+        "ContractDocumentReference",
+        "AdditionalDocumentReference",
+        "AccountingSupplierParty",
+        "AccountingCustomerParty",
+        "Delivery",
+        "PaymentMeans",
+        "AllowanceCharge",
+        "TaxTotal",
+        "LegalMonetaryTotal",
+        "InvoiceLine",
     ]
     distinct = [tag for index, tag in enumerate(children) if index == 0 or children[index - 1] != tag]
     assert distinct == expected_order
@@ -323,10 +345,16 @@ def test_hash_shortcut_matches_canonicaliser_with_awkward_characters() -> None:
 
 def test_hash_ignores_qr_signature_and_extensions() -> None:
     plain = build(standard_invoice())
-    with_qr = build(standard_invoice(), qr=qr_tlv(
-        seller_name="S", vat_number="300000000000003", timestamp="2026-01-31T10:15:00",
-        total_with_vat="356.50", vat_total="46.50",
-    ))
+    with_qr = build(
+        standard_invoice(),
+        qr=qr_tlv(
+            seller_name="S",
+            vat_number="300000000000003",
+            timestamp="2026-01-31T10:15:00",
+            total_with_vat="356.50",
+            vat_total="46.50",
+        ),
+    )
     extensions = b"<ext:UBLExtensions><ext:UBLExtension>sig</ext:UBLExtension></ext:UBLExtensions>"
     signature = b"<cac:Signature><cbc:ID>urn:oasis:names:specification:ubl:signature:Invoice</cbc:ID>"
     signature += b"</cac:Signature>"
@@ -346,7 +374,7 @@ def test_hash_uses_inclusive_canonical_xml() -> None:
     document = (
         b'<?xml version="1.0" encoding="UTF-8"?>\n<!-- dropped -->\n'
         b"<ubl:Invoice " + namespaces.replace(b'" xmlns', b'"  xmlns') + b" >"
-        b"<cbc:Note b='2' a=\"1\"/><cac:X xmlns:cbc=\"" + NS["cbc"].encode() + b'" xmlns:z="urn:z">'
+        b'<cbc:Note b=\'2\' a="1"/><cac:X xmlns:cbc="' + NS["cbc"].encode() + b'" xmlns:z="urn:z">'
         b"t&amp;&#x3E;<![CDATA[<&]]></cac:X>"
         b"<cac:AdditionalDocumentReference><cbc:ID>QR</cbc:ID></cac:AdditionalDocumentReference>"
         b"<!-- dropped --><?keep me?></ubl:Invoice>\n<!-- dropped -->"
@@ -532,8 +560,12 @@ def issued_pdf(name: str = "standard") -> tuple[bytes, bytes, dict]:
         "InvoiceStatus": "CLEARED",
         "UUID": "3cf5ee18-ee25-44ea-a444-2c37ba7f28be",
         "QRCode": qr_tlv(
-            seller_name=ARABIC_SELLER, vat_number="300000000000003", timestamp="2026-01-31T10:15:00",
-            total_with_vat="356.50", vat_total="46.50", invoice_hash=invoice_hash(xml),
+            seller_name=ARABIC_SELLER,
+            vat_number="300000000000003",
+            timestamp="2026-01-31T10:15:00",
+            total_with_vat="356.50",
+            vat_total="46.50",
+            invoice_hash=invoice_hash(xml),
         ),
     }
     return build_invoice_pdf(invoice=record, xml=xml, xml_filename="INV-2026-0042.xml"), xml, record

@@ -42,7 +42,9 @@ def test_generate_clears_a_standard_invoice_and_get_finds_it(hook: ClearTaxHook,
     key = _key(invoice)
     assert cleartax_emulator.submission_counts() == {key.unique_id: 1}
     by_id = hook.get_invoice(unique_id=key.unique_id)
-    by_query = hook.get_invoice(invoice_number=key.invoice_number, invoice_type="388", issue_date=key.issue_date)
+    by_query = hook.get_invoice(
+        invoice_number=key.invoice_number, invoice_type="388", issue_date=key.issue_date
+    )
     assert by_id.uuid == by_query.uuid == result.uuid
     xml = base64.b64decode(by_id.invoice_xml)
     assert b"INV-0001" in xml
@@ -72,7 +74,9 @@ def test_async_generate_then_bulk_status(hook: ClearTaxHook) -> None:
     result = hook.generate_invoice_async(invoice)
     assert result.invoice_status == "PENDING"
     key = _key(invoice)
-    items = hook.get_bulk_status([key.unique_id, {**key.query(), "invoiceType": "388"}, f"{DEFAULT_VAT}_X_388_2026"])
+    items = hook.get_bulk_status(
+        [key.unique_id, {**key.query(), "invoiceType": "388"}, f"{DEFAULT_VAT}_X_388_2026"]
+    )
     assert [i.unique_id for i in items][:1] == [key.unique_id]
     assert items[0].einvoice_status in ("PENDING", "REPORTED")
     assert items[2].einvoice_status is None and items[2].error_list[0].error_code == "6003"
@@ -88,7 +92,12 @@ def test_generate_from_unsigned_xml(hook: ClearTaxHook) -> None:
 
 def test_send_signed_xml(hook: ClearTaxHook) -> None:
     invoice = sample_invoice("standard_invoice", number="INV-SIGNED-1")
-    xml = documents.build_invoice_xml(invoice, uuid="8e6000cf-1a98-4174-b3e7-b5d5954bc10d", icv=10, pih="NWZlY2ViNjZmZmM4NmYzOGQ5NTI3ODZjNmQ2OTZjNzljMmRiYzIzOWRkNGU5MWI0NjcyOWQ3M2EyN2ZiNTdlOQ==")
+    xml = documents.build_invoice_xml(
+        invoice,
+        uuid="8e6000cf-1a98-4174-b3e7-b5d5954bc10d",
+        icv=10,
+        pih="NWZlY2ViNjZmZmM4NmYzOGQ5NTI3ODZjNmQ2OTZjNzljMmRiYzIzOWRkNGU5MWI0NjcyOWQ3M2EyN2ZiNTdlOQ==",
+    )
     result = hook.send_signed_xml(xml, device_id=DEFAULT_DEVICE_ID)
     assert result.validation_results.status in ("PASS", "WARNING")
     assert result.clearance_status == "CLEARED"
@@ -116,11 +125,19 @@ def test_email(hook: ClearTaxHook, cleartax_emulator) -> None:
     hook.generate_invoice(invoice)
     key = _key(invoice)
     hook.email_invoice(
-        invoice_number=key.invoice_number, invoice_type="INV", issue_date=key.issue_date, to=["buyer@example.com"]
+        invoice_number=key.invoice_number,
+        invoice_type="INV",
+        issue_date=key.issue_date,
+        to=["buyer@example.com"],
     )
     assert len(cleartax_emulator.sent_emails()) == 1
     with pytest.raises(ClearTaxValidationError):
-        hook.email_invoice(invoice_number=key.invoice_number, invoice_type="INV", issue_date=key.issue_date, to=["not-an-address"])
+        hook.email_invoice(
+            invoice_number=key.invoice_number,
+            invoice_type="INV",
+            issue_date=key.issue_date,
+            to=["not-an-address"],
+        )
 
 
 @pytest.mark.cleartax_emulator(pcsid_delay=0.3)
@@ -145,8 +162,12 @@ def test_failed_pcsid_is_an_answer(hook: ClearTaxHook) -> None:
 
 
 def test_register_device_twice_returns_the_same_device(hook: ClearTaxHook) -> None:
-    first = hook.register_device(device_details=DEVICE_DETAILS, organization_details=ORGANIZATION, otp="123456")
-    second = hook.register_device(device_details=DEVICE_DETAILS, organization_details=ORGANIZATION, otp="123456")
+    first = hook.register_device(
+        device_details=DEVICE_DETAILS, organization_details=ORGANIZATION, otp="123456"
+    )
+    second = hook.register_device(
+        device_details=DEVICE_DETAILS, organization_details=ORGANIZATION, otp="123456"
+    )
     assert first.device_id == second.device_id and second.error_list
 
 
@@ -165,16 +186,22 @@ def test_async_methods_run_the_same_endpoints(hook: ClearTaxHook) -> None:
 
 
 def test_wrong_token_and_foreign_vat(cleartax_emulator, make_connection) -> None:
-    bad = make_connection(cleartax_emulator.base_url, conn_id="ct_bad", password="wrong-token", vat=DEFAULT_VAT)
+    bad = make_connection(
+        cleartax_emulator.base_url, conn_id="ct_bad", password="wrong-token", vat=DEFAULT_VAT
+    )
     with pytest.raises(ClearTaxAuthError, match="'ct_bad'"):
         ClearTaxHook(cleartax_conn_id=bad).get_invoice(unique_id="x")
-    foreign = make_connection(cleartax_emulator.base_url, conn_id="ct_vat", password=DEFAULT_TOKEN, vat="399999999999993")
+    foreign = make_connection(
+        cleartax_emulator.base_url, conn_id="ct_vat", password=DEFAULT_TOKEN, vat="399999999999993"
+    )
     with pytest.raises(ClearTaxPermissionError):
         ClearTaxHook(cleartax_conn_id=foreign).get_invoice(unique_id="x")
 
 
 def test_test_connection(cleartax_emulator, make_connection) -> None:
-    good = make_connection(cleartax_emulator.base_url, conn_id="ct_good", password=DEFAULT_TOKEN, vat=DEFAULT_VAT)
+    good = make_connection(
+        cleartax_emulator.base_url, conn_id="ct_good", password=DEFAULT_TOKEN, vat=DEFAULT_VAT
+    )
     ok, message = ClearTaxHook(cleartax_conn_id=good).test_connection()
     assert ok, message
     bad = make_connection(cleartax_emulator.base_url, conn_id="ct_bad2", password="nope", vat=DEFAULT_VAT)
@@ -188,7 +215,11 @@ def test_test_connection(cleartax_emulator, make_connection) -> None:
 @pytest.mark.cleartax_emulator(faults={"generate": {"timeout_after_processing": 1.0, "hold_seconds": 2.0}})
 def test_timeout_after_processing_is_not_submitted_twice(cleartax_emulator, make_connection) -> None:
     conn_id = make_connection(
-        cleartax_emulator.base_url, conn_id="ct_slow", password=DEFAULT_TOKEN, generate_timeout=0.5, device_id=DEFAULT_DEVICE_ID
+        cleartax_emulator.base_url,
+        conn_id="ct_slow",
+        password=DEFAULT_TOKEN,
+        generate_timeout=0.5,
+        device_id=DEFAULT_DEVICE_ID,
     )
     invoice = sample_invoice("standard_invoice", number="INV-SLOW-1")
     result = ClearTaxHook(cleartax_conn_id=conn_id, backoff_base=0.01).generate_invoice(invoice)
@@ -198,7 +229,9 @@ def test_timeout_after_processing_is_not_submitted_twice(cleartax_emulator, make
 
 @pytest.mark.cleartax_emulator(faults={"generate": {"error_5xx": 0.3, "connection_reset": 0.1}}, seed=11)
 def test_flaky_generate_submits_each_invoice_once(cleartax_emulator, make_connection) -> None:
-    conn_id = make_connection(cleartax_emulator.base_url, conn_id="ct_flaky", password=DEFAULT_TOKEN, device_id=DEFAULT_DEVICE_ID)
+    conn_id = make_connection(
+        cleartax_emulator.base_url, conn_id="ct_flaky", password=DEFAULT_TOKEN, device_id=DEFAULT_DEVICE_ID
+    )
     hook = ClearTaxHook(cleartax_conn_id=conn_id, max_retries=10, backoff_base=0.01, backoff_cap=0.05)
     keys = []
     for i in range(20):

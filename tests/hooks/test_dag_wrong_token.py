@@ -8,7 +8,9 @@ from tests.scripted_server import ScriptedServer, json_reply
 AUTH_FAILED = {"ErrorCode": "100401", "ErrorMessage": "Authentication Failed", "ErrorSource": "CLEARTAX"}
 
 
-def test_wrong_token_fails_first_try_without_retries(scripted: ScriptedServer, make_connection, load_dag, capfd) -> None:
+def test_wrong_token_fails_first_try_without_retries(
+    scripted: ScriptedServer, make_connection, load_dag, capfd
+) -> None:
     from airflow.utils.state import DagRunState, TaskInstanceState
 
     make_connection(scripted.url, conn_id="cleartax_dag_test", password=SECRET_TOKEN)

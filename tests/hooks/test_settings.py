@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import pytest
-
 import json
 
+import pytest
 from airflow.sdk import Connection
+
 from airflow_provider_cleartax.client.settings import (
     SANDBOX_BASE_URL,
     normalize_base_url,
@@ -37,7 +37,9 @@ def test_base_url(host, expected) -> None:
 def test_plain_http_refused_for_remote_hosts_unless_allowed() -> None:
     with pytest.raises(ClearTaxConfigError, match="unencrypted"):
         normalize_base_url("http://api.cleartax.com", conn_id="c")
-    assert normalize_base_url("http://gateway.internal", conn_id="c", allow_insecure_http=True).startswith("http://")
+    assert normalize_base_url("http://gateway.internal", conn_id="c", allow_insecure_http=True).startswith(
+        "http://"
+    )
 
 
 def test_port_of_a_uri_connection_is_kept() -> None:
@@ -50,15 +52,17 @@ def test_extras_and_overrides() -> None:
         conn_type="cleartax",
         host="https://api.cleartax.com",
         password=SECRET_TOKEN,
-        extra=json.dumps({
-            "vat": "300000000000003",
-            "extra__cleartax__branch": "Jeddah",
-            "device_id": "d-1",
-            "request_timeout": "12",
-            "generate_timeout": 100,
-            "max_retries": "2",
-            "language": "ar",
-        }),
+        extra=json.dumps(
+            {
+                "vat": "300000000000003",
+                "extra__cleartax__branch": "Jeddah",
+                "device_id": "d-1",
+                "request_timeout": "12",
+                "generate_timeout": 100,
+                "max_retries": "2",
+                "language": "ar",
+            }
+        ),
     )
     settings = settings_from_connection(conn, vat="399999999999993", max_retries=None, backoff_cap=3)
     assert settings.vat == "399999999999993"  # the override wins
@@ -97,6 +101,11 @@ def test_missing_vat_names_the_connection(make_connection) -> None:
 
 def test_numeric_text_extras_are_sent_as_text() -> None:
     # Airflow 3.1's Test Connection round-trips the connection and hands the VAT back as a number.
-    conn = Connection(conn_id="n", conn_type="cleartax", password="t", extra=json.dumps({"vat": 300000000000003, "device_id": 42}))
+    conn = Connection(
+        conn_id="n",
+        conn_type="cleartax",
+        password="t",
+        extra=json.dumps({"vat": 300000000000003, "device_id": 42}),
+    )
     settings = settings_from_connection(conn)
     assert settings.vat == "300000000000003" and settings.device_id == "42"

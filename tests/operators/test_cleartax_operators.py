@@ -66,7 +66,9 @@ def test_async_submission_waits_deferred_or_polling(load_dag, cleartax_emulator)
 
 
 def test_templated_operators_run_without_a_logical_date(load_dag, cleartax_emulator, tmp_path) -> None:
-    run = load_dag("ct_invoice_flow").test(logical_date=None, run_conf={"number": "INV-NOLD-1", "out": str(tmp_path)})
+    run = load_dag("ct_invoice_flow").test(
+        logical_date=None, run_conf={"number": "INV-NOLD-1", "out": str(tmp_path)}
+    )
     assert run.state == "success", task_states(run)
 
 
@@ -75,9 +77,16 @@ def test_onboarding_waits_for_the_pcsid_and_xml_uploads(load_dag, cleartax_emula
     from tests.conftest import sample_invoice
 
     unsigned = tmp_path / "unsigned.xml"
-    unsigned.write_bytes(documents.build_invoice_xml(sample_invoice(number="INV-XML-OP"), uuid="3cf5ee18-ee25-44ea-a444-2c37ba7f28be", icv=1, pih=""))
+    unsigned.write_bytes(
+        documents.build_invoice_xml(
+            sample_invoice(number="INV-XML-OP"), uuid="3cf5ee18-ee25-44ea-a444-2c37ba7f28be", icv=1, pih=""
+        )
+    )
     signed = documents.build_invoice_xml(
-        sample_invoice(number="INV-SIGNED-OP"), uuid="8e6000cf-1a98-4174-b3e7-b5d5954bc10d", icv=3, pih=FIRST_PIH
+        sample_invoice(number="INV-SIGNED-OP"),
+        uuid="8e6000cf-1a98-4174-b3e7-b5d5954bc10d",
+        icv=3,
+        pih=FIRST_PIH,
     )
     run = load_dag("ct_onboarding_xml").test(run_conf={"unsigned": str(unsigned), "signed": signed.decode()})
     states = task_states(run)
@@ -87,7 +96,10 @@ def test_onboarding_waits_for_the_pcsid_and_xml_uploads(load_dag, cleartax_emula
         assert pushed["return_value"]["pcsid_status"] == "SUCCEEDED"
         assert pushed["cleartax_device_url"].endswith(pushed["return_value"]["device_id"])
     assert xcom_values(run, "from_xml")["return_value"]["invoice_status"] == "CLEARED"
-    assert xcom_values(run, "signed_xml")["return_value"]["clearance_status"] in {"CLEARED", "ACCEPTED_WITH_WARNING"}
+    assert xcom_values(run, "signed_xml")["return_value"]["clearance_status"] in {
+        "CLEARED",
+        "ACCEPTED_WITH_WARNING",
+    }
 
 
 @pytest.mark.cleartax_emulator(pcsid_delay=0.2, pcsid_fail=True)
@@ -98,8 +110,12 @@ def test_failed_pcsid_fails_the_task_once(load_dag, cleartax_emulator) -> None:
     assert states["register_deferrable_false"] == ("failed", 1)
 
 
-def test_wrong_token_fails_the_operator_at_once_naming_the_connection(load_dag, cleartax_emulator, monkeypatch, capfd, tmp_path) -> None:
-    monkeypatch.setenv("AIRFLOW_CONN_CLEARTAX_DEFAULT", cleartax_emulator.airflow_conn_json(token="revoked-token"))
+def test_wrong_token_fails_the_operator_at_once_naming_the_connection(
+    load_dag, cleartax_emulator, monkeypatch, capfd, tmp_path
+) -> None:
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_CLEARTAX_DEFAULT", cleartax_emulator.airflow_conn_json(token="revoked-token")
+    )
     run = load_dag("ct_invoice_flow").test(run_conf={"number": "INV-401", "out": str(tmp_path)})
     states = task_states(run)
     assert states["generate"] == ("failed", 1)  # retries=2 left unused
