@@ -97,6 +97,10 @@ class _Subscription:
         self.updated.set()
 
 
+#: How long the final check at the deadline may take: one window of Get bulk's 10/min limit.
+_FINAL_CHECK_SECONDS = 60.0
+
+
 class SharedBulkPoller:
     """Poll Get bulk for the union of the invoices its subscribers wait for, and fan results out.
 
@@ -133,6 +137,10 @@ class SharedBulkPoller:
         self._wake.set()  # poll soon for the newcomer instead of at the end of the current sleep
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._run())
+
+    def wake(self) -> None:
+        """Poll now instead of at the end of the current sleep."""
+        self._wake.set()
 
     def unsubscribe(self, subscription: _Subscription) -> None:
         """Remove a subscriber; the last one out stops the poller."""
@@ -242,18 +250,26 @@ class ClearTaxInvoicesReportedTrigger(BaseTrigger):
         poller = SharedBulkPoller.acquire(self.cleartax_conn_id, self.hook_params)
         poller.subscribe(subscription)
         try:
-            payload = await self._wait(subscription)
+            payload = await self._wait(subscription, poller)
         finally:
             poller.unsubscribe(subscription)
         yield TriggerEvent(payload)
 
-    async def _wait(self, subscription: _Subscription) -> dict[str, Any]:
+    async def _wait(self, subscription: _Subscription, poller: SharedBulkPoller) -> dict[str, Any]:
+        final_check = False
         while subscription.pending():
             timeout = None if self.deadline is None else self.deadline - time.time()
             if timeout is not None and timeout <= 0:
-                break
+                if final_check:
+                    break
+                # One last look at the deadline, so a status that just turned final is not missed.
+                final_check = True
+                poller.wake()
+                timeout = _FINAL_CHECK_SECONDS
             if not await wait_event(subscription.updated, timeout):
-                break
+                if final_check:
+                    break
+                continue
             subscription.updated.clear()
             if subscription.failure is not None:
                 error = subscription.failure

@@ -137,3 +137,21 @@ def test_trigger_serializes_and_fails_cleanly_without_a_connection() -> None:
     assert kwargs["invoices"] == ["a", "b"]
     payload = asyncio.run(first_event(ClearTaxInvoicesReportedTrigger(**kwargs)))
     assert payload["status"] == "error" and "nope" in payload["message"]
+
+
+@pytest.mark.cleartax_emulator(async_report_delay=0.2)
+def test_a_deadline_already_past_still_gets_one_final_check(
+    fast_hook, cleartax_connection, cleartax_emulator, tmp_path
+) -> None:
+    batch = invoices(3, "TRG-LATE", kind="simplified_invoice")
+    submit_async(fast_hook, tmp_path, batch)
+    time.sleep(0.3)  # reported by now
+    trigger = ClearTaxInvoicesReportedTrigger(
+        cleartax_conn_id=cleartax_connection,
+        invoices=[unique_id(invoice) for invoice in batch],
+        poll_interval=30,
+        deadline=time.time() - 1,  # e.g. the triggerer picked the trigger up late
+    )
+    payload = asyncio.run(first_event(trigger))
+    assert payload["status"] == "success", payload
+    assert payload["counts"] == {"REPORTED": 3}
