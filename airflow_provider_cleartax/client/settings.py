@@ -175,6 +175,12 @@ def settings_from_connection(conn: Connection, **overrides: Any) -> ClientSettin
         raise ClearTaxConfigError(
             f"connection {conn_id!r} has no auth token: put the ClearTax API token in its password field"
         )
+    if not (conn.password.isascii() and conn.password.isprintable()):
+        # Checked here so that no encoding error, which quotes the offending text, ever sees it.
+        raise ClearTaxConfigError(
+            f"connection {conn_id!r}: the auth token has characters an HTTP header cannot carry "
+            "(non-ASCII or control characters); paste it again from the ClearTax portal"
+        )
     extra = conn.extra_dejson or {}
     insecure = str(_extra(extra, "allow_insecure_http") or "").lower() in _TRUE
     language = _text(extra, "language")

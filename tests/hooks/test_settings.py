@@ -109,3 +109,11 @@ def test_numeric_text_extras_are_sent_as_text() -> None:
     )
     settings = settings_from_connection(conn)
     assert settings.vat == "300000000000003" and settings.device_id == "42"
+
+
+@pytest.mark.parametrize("token", ["Zq9ö-1234", "Zq9\n1234", "Zq9\x001234"])
+def test_a_token_no_header_can_carry_is_refused_without_quoting_it(token) -> None:
+    conn = Connection(conn_id="bad_tok", conn_type="cleartax", password=token)
+    with pytest.raises(ClearTaxConfigError, match="'bad_tok'") as caught:
+        settings_from_connection(conn)
+    assert "Zq9" not in str(caught.value) and "1234" not in str(caught.value)
